@@ -1,0 +1,158 @@
+"""Command line: python -m harness {fetch,kernel,run,list,shell,parse,scan}."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from . import kernel as kmod
+from . import ktap, results, scenario, vm
+from .errors import HarnessError
+from .paths import runs_dir
+from .printer import log
+from .scenarios import all_scenarios, get
+
+
+def _kernel(kind: str, args) -> kmod.Kernel:
+    if getattr(args, "no_build", False):
+        k = kmod.load_built(kind, args.ksrc, args.debug)
+        if k is None:
+            raise HarnessError(f"no {kind} kernel built yet (run make kernel)")
+        return k
+    return kmod.build(kind, ksrc=args.ksrc, debug=args.debug)
+
+
+def cmd_fetch(args) -> int:
+    bt = kmod.base_tree(args.ksrc, args.refresh)
+    print(json.dumps({"path": str(bt.path), "version": bt.version, "base": bt.base,
+                      "origin": bt.origin}, indent=1))
+    return 0
+
+
+def cmd_kernel(args) -> int:
+    k = _kernel("baseline" if args.baseline else "patched", args)
+    print(json.dumps(k.to_dict(), indent=1))
+    return 0
+
+
+def cmd_list(args) -> int:
+    for name, s in all_scenarios().items():
+        tag = "" if s.ci else " [not in make test]"
+        feat = f" (feature: {s.feature})" if s.feature else ""
+        print(f"{name:22} {s.description}{feat}{tag}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    names = args.scenarios or [n for n, s in all_scenarios().items() if s.ci or not args.ci_only]
+    scns = [get(n) for n in names]
+    kinds = ["baseline"] if args.baseline else (["patched", "baseline"] if args.both else ["patched"])
+    top = runs_dir() / results.stamp()
+    top.mkdir(parents=True, exist_ok=True)
+    latest = runs_dir() / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(top.name)
+    res: list[results.ScenarioResult] = []
+    kinfo = {}
+    for kind in kinds:
+        try:
+            k = _kernel(kind, args)
+        except HarnessError as e:
+            log("ERROR", f"{kind} kernel: {e}")
+            for s in scns:
+                res.append(results.ScenarioResult(s.name, kind, "ERROR", error=f"{e.stage}: {e}"))
+            continue
+        kinfo[kind] = k.to_dict()
+        for s in scns:
+            log("scenario", f"{s.name} on the {kind} kernel ({k.release})")
+            res.append(scenario.run(s, k, top / s.name / kind))
+    cmdline = "python -m harness " + shlex.join(sys.argv[1:])
+    rec = results.RunRecord(started=top.name, kernel=kinfo, results=res, command=cmdline)
+    results.write_json(rec, top / "results.json")
+    results.write_junit(rec, top / "junit.xml")
+    results.write_html(rec, top / "report.html")
+    txt = results.table(res)
+    (top / "report.txt").write_text(txt + "\n")
+    print(txt)
+    print(f"results: {top}/results.json  junit: {top}/junit.xml  report: {top}/report.html")
+    return results.exit_code(res)
+
+
+def cmd_shell(args) -> int:
+    k = _kernel("baseline" if args.baseline else "patched", args)
+    spec = get(args.scenario).guest if args.scenario else vm.GuestSpec(name="shell", timeout=24 * 3600)
+    spec.timeout = 24 * 3600
+    g = vm.ConsoleGuest(spec, k.image, runs_dir() / "shell")
+    g.wait_prompt()
+    print(f"\n[kexp] {k.kind} kernel {k.release}; 'poweroff -f' or Ctrl-] to leave\n")
+    g.child.sendline("uname -a")
+    g.interact()
+    g.close()
+    return 0
+
+
+def cmd_parse(args) -> int:
+    rep = ktap.parse(Path(args.log).read_text(errors="replace"))
+    for c in rep.cases:
+        print(f"{c.status:5} {c.number:3} {c.name}" + (f"  # {c.directive}" if c.directive else ""))
+    print(f"plan={rep.plan} complete={rep.complete} {rep.counts()}")
+    return 0 if rep.complete and not rep.counts()["FAIL"] else 1
+
+
+def cmd_scan(args) -> int:
+    from . import console
+
+    sp = console.scan(Path(args.log).read_text(errors="replace"), set(args.allow or []))
+    for s in sp:
+        print(f"{s.kind}: line {s.line_no}: {s.line}")
+    return 1 if sp else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="harness", description=__doc__)
+    ap.add_argument("--ksrc", default=os.environ.get("KSRC") or None,
+                    help="use this clean 6.12.y git tree instead of fetching")
+    ap.add_argument("--debug", action="store_true", default=os.environ.get("DEBUG") == "1",
+                    help="also merge kconfig/debug.config (KASAN, lockdep, ...)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("fetch", help="obtain pristine v6.12.y")
+    p.add_argument("--refresh", action="store_true")
+    p.set_defaults(fn=cmd_fetch)
+    p = sub.add_parser("kernel", help="build the patched (or --baseline) kernel")
+    p.add_argument("--baseline", action="store_true")
+    p.set_defaults(fn=cmd_kernel, no_build=False)
+    p = sub.add_parser("list", help="list scenarios")
+    p.set_defaults(fn=cmd_list)
+    p = sub.add_parser("run", help="run scenarios (default: all)")
+    p.add_argument("scenarios", nargs="*")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--baseline", action="store_true", help="run on the unpatched kernel")
+    g.add_argument("--both", action="store_true", help="run on patched and baseline")
+    p.add_argument("--no-build", action="store_true", help="use the last built kernel(s)")
+    p.add_argument("--ci-only", action="store_true", help="only scenarios marked for CI")
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("shell", help="interactive console in a guest (pexpect)")
+    p.add_argument("--baseline", action="store_true")
+    p.add_argument("--scenario", help="use this scenario's guest spec")
+    p.set_defaults(fn=cmd_shell, no_build=False)
+    p = sub.add_parser("parse", help="parse a saved KTAP log")
+    p.add_argument("log")
+    p.set_defaults(fn=cmd_parse)
+    p = sub.add_parser("scan", help="scan a saved console log for splats")
+    p.add_argument("log")
+    p.add_argument("--allow", action="append")
+    p.set_defaults(fn=cmd_scan)
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except HarnessError as e:
+        log("ERROR", f"{e.stage}: {e}")
+        return 2
+    except KeyError as e:
+        log("ERROR", str(e))
+        return 2

@@ -1,0 +1,25 @@
+"""Scenario registry: every module here that defines SCENARIO."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from ..scenario import Scenario
+
+
+def all_scenarios() -> dict[str, Scenario]:
+    out: dict[str, Scenario] = {}
+    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        mod = importlib.import_module(f"{__name__}.{m.name}")
+        scn = getattr(mod, "SCENARIO", None)
+        if scn is not None:
+            out[scn.name] = scn
+    return out
+
+
+def get(name: str) -> Scenario:
+    s = all_scenarios()
+    if name not in s:
+        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(s)}")
+    return s[name]

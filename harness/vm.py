@@ -1,0 +1,295 @@
+"""VM layer: boot a built kernel under QEMU with virtme-ng.
+
+Three ways to talk to a guest:
+
+* ``run_exec``  -- ``vng --exec SCRIPT``: one boot, one script, exit status back.
+* ``ConsoleGuest`` -- pexpect on an interactive ``vng`` console (``make shell``).
+* ``SshGuest`` -- paramiko over a virtio-serial port (no network at all): for
+  long-lived guests that a scenario drives with several commands.
+
+Accelerator: KVM is used only if a real tiny boot under KVM reaches the kernel's
+late init within the probe timeout; the verdict is cached per host kernel and
+QEMU version.  Otherwise TCG (multi-threaded) runs, and the harness says so.
+
+Every guest's serial console goes to a per-run ``console.log`` (a second
+serial port, ttyS1, so vng's own console handling is left alone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BootError, GuestLost, GuestTimeout
+from .paths import cache_dir
+from .printer import log
+
+VNG_VERSION = "1.42"
+PANIC_RE = re.compile(r"Kernel panic - not syncing|end Kernel panic")
+
+
+@dataclass
+class NumaNode:
+    mem: str  # e.g. "256M"
+    cpus: str | None = None  # e.g. "0" or "0-1"; None = memory-only node
+
+    def vng_arg(self) -> str:
+        return self.mem + (f",cpus={self.cpus}" if self.cpus is not None else "")
+
+
+@dataclass
+class GuestSpec:
+    name: str = "guest"
+    memory: str = "512M"
+    cpus: int = 2
+    numa: list[NumaNode] = field(default_factory=list)
+    numa_distance: dict[tuple[int, int], int] = field(default_factory=dict)
+    disks: list[str] = field(default_factory=list)  # host files -> /dev/vda, /dev/vdb...
+    append: list[str] = field(default_factory=list)
+    qemu_opts: list[str] = field(default_factory=list)
+    rwdirs: list[str] = field(default_factory=list)
+    timeout: float = 600.0
+
+    def check(self) -> None:
+        if self.numa:
+            tot = sum(_mem_mb(n.mem) for n in self.numa)
+            if tot != _mem_mb(self.memory):
+                raise BootError(f"{self.name}: NUMA nodes add up to {tot}M, guest has {self.memory}")
+            n = len(self.numa)
+            if self.numa_distance and n > 2:
+                for a in range(n):
+                    for b in range(a + 1, n):
+                        if (a, b) not in self.numa_distance and (b, a) not in self.numa_distance:
+                            raise BootError(f"{self.name}: QEMU needs a distance for every node "
+                                            f"pair once one is given; {a},{b} is missing")
+
+
+def _mem_mb(s: str) -> int:
+    m = re.fullmatch(r"(\d+)([MG]?)", s.strip().upper())
+    if not m:
+        raise BootError(f"bad memory size {s!r}")
+    v = int(m.group(1))
+    return v * 1024 if m.group(2) == "G" else v
+
+
+# --------------------------------------------------------------------------
+# accelerator
+
+
+def qemu_version() -> str:
+    q = shutil.which("qemu-system-x86_64")
+    if not q:
+        raise BootError("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
+    out = subprocess.run([q, "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "unknown"
+
+
+def probe_kvm(image: str, timeout: float = 45.0) -> tuple[bool, str]:
+    """Boot ``image`` under KVM with no root; True if it reaches late init."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False, "/dev/kvm missing or not accessible"
+    cmd = ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "256M", "-smp", "1",
+           "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio", "-kernel", image,
+           "-append", "console=ttyS0 panic=-1 loglevel=7"]
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+        txt = out.decode(errors="replace")
+        return False, f"no boot within {timeout:.0f}s under KVM ({len(txt)} bytes of console)"
+    txt = out.decode(errors="replace")
+    dt = time.monotonic() - t0
+    if re.search(r"VFS: Unable to mount root|Kernel panic|Run /init|Freeing unused kernel", txt):
+        return True, f"KVM boot reached late init in {dt:.1f}s"
+    last = (txt.strip().splitlines() or ["(no output)"])[-1][:200]
+    return False, f"KVM guest died after {dt:.1f}s: {last}"
+
+
+def accelerator(image: str) -> str:
+    """'kvm' or 'tcg'.  KEXP_ACCEL=tcg|kvm forces; the probe verdict is cached."""
+    forced = os.environ.get("KEXP_ACCEL")
+    if forced in ("tcg", "kvm"):
+        log("vm", f"accelerator forced by KEXP_ACCEL: {forced.upper()}")
+        return forced
+    key = f"{platform.release()}|{qemu_version()}"
+    cf = cache_dir() / "accel.json"
+    cached = json.loads(cf.read_text()) if cf.is_file() else {}
+    if cached.get("key") == key:
+        v = cached["accel"]
+    else:
+        log("vm", "probing KVM with a real tiny boot ...")
+        ok, why = probe_kvm(image)
+        v = "kvm" if ok else "tcg"
+        cf.write_text(json.dumps({"key": key, "accel": v, "why": why}))
+        cached = {"why": why}
+    if v == "tcg":
+        log("vm", f"KVM unusable ({cached.get('why')}); falling back to TCG (multi-threaded), "
+                  "guest time runs several times slower than wall time")
+    else:
+        log("vm", "accelerator: KVM")
+    return v
+
+
+# --------------------------------------------------------------------------
+# vng command line
+
+
+def vng_bin() -> str:
+    v = shutil.which("vng")
+    if not v:
+        raise BootError("vng (virtme-ng) not found on PATH; run `make deps`")
+    return v
+
+
+def vng_argv(spec: GuestSpec, image: str, accel: str, exec_cmd: str | None,
+             console_log: Path | None, vng: str = "vng") -> list[str]:
+    spec.check()
+    argv = [vng, "--run", image, "--force-9p", "--name", spec.name,
+            "--memory", spec.memory, "--cpus", str(spec.cpus)]
+    qopts = list(spec.qemu_opts)
+    if accel == "tcg":
+        argv.append("--disable-kvm")
+        qopts = ["-accel", "tcg,thread=multi,tb-size=256", *qopts]
+    for n in spec.numa:
+        argv += ["--numa", n.vng_arg()]
+    for (a, b), d in sorted(spec.numa_distance.items()):
+        argv += ["--numa-distance", f"{a},{b}={d}"]
+    for d in spec.disks:
+        argv += ["--disk", d]
+    for d in spec.rwdirs:
+        argv += ["--rwdir", d]
+    append = list(spec.append)
+    if console_log is not None:
+        qopts += ["-serial", f"file:{console_log}"]
+        append = ["console=ttyS1", *append]
+    for a in append:
+        argv += ["--append", a]
+    if qopts:
+        argv.append("--qemu-opts=" + " ".join(shlex.quote(o) for o in qopts))
+    if exec_cmd is not None:
+        argv += ["--exec", exec_cmd]
+    return argv
+
+
+@dataclass
+class GuestResult:
+    name: str
+    rc: int
+    stdout: str
+    stderr: str
+    console: str
+    seconds: float
+    argv: list[str]
+    accel: str
+
+
+def run_exec(spec: GuestSpec, image: str, cmd: str, rundir: Path, accel: str | None = None,
+             env: dict | None = None) -> GuestResult:
+    """Boot, run ``cmd`` in the guest, power off.  Raises GuestLost/GuestTimeout."""
+    accel = accel or accelerator(image)
+    rundir.mkdir(parents=True, exist_ok=True)
+    console = rundir / "console.log"
+    console.write_text("")
+    argv = vng_argv(spec, image, accel, cmd, console, vng=vng_bin())
+    (rundir / "argv.txt").write_text(shlex.join(argv) + "\n")
+    log("vm", f"booting {spec.name} ({spec.memory}, {spec.cpus} cpus"
+              + (f", {len(spec.numa)} NUMA nodes" if spec.numa else "")
+              + f", {accel.upper()}), timeout {spec.timeout:.0f}s")
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True, env=e, cwd=str(rundir))
+    try:
+        out, err = p.communicate(timeout=spec.timeout)
+    except subprocess.TimeoutExpired as e:
+        os.killpg(p.pid, signal.SIGKILL)  # our own session: vng and its qemu
+        out, err = p.communicate()
+        dt = time.monotonic() - t0
+        _save(rundir, out, err)
+        raise GuestTimeout(f"{spec.name}: no verdict after {dt:.0f}s (console: {console})") from e
+    dt = time.monotonic() - t0
+    so, se = _save(rundir, out, err)
+    ctext = console.read_text(errors="replace")
+    log("vm", f"{spec.name}: guest exited rc={p.returncode} after {dt:.1f}s")
+    if PANIC_RE.search(ctext):
+        raise GuestLost(f"{spec.name}: kernel panic (console: {console})\n"
+                        + "\n".join(ctext.splitlines()[-15:]))
+    if p.returncode == 255 and not so.strip():
+        raise GuestLost(f"{spec.name}: vng/qemu failed (rc=255): {se.strip()[-800:]}")
+    return GuestResult(spec.name, p.returncode, so, se, ctext, dt, argv, accel)
+
+
+def _save(rundir: Path, out: bytes, err: bytes) -> tuple[str, str]:
+    so = (out or b"").decode(errors="replace")
+    se = (err or b"").decode(errors="replace")
+    (rundir / "stdout.txt").write_text(so)
+    (rundir / "stderr.txt").write_text(se)
+    return so, se
+
+
+# --------------------------------------------------------------------------
+# interactive console (pexpect)
+
+
+class ConsoleGuest:
+    """An interactive vng console driven with pexpect (``make shell``)."""
+
+    PROMPT = re.compile(rb"\r?\n[^\r\n]*[#$] $")
+
+    def __init__(self, spec: GuestSpec, image: str, rundir: Path, accel: str | None = None):
+        import pexpect
+
+        self.accel = accel or accelerator(image)
+        rundir.mkdir(parents=True, exist_ok=True)
+        self.rundir = rundir
+        self.argv = vng_argv(spec, image, self.accel, None, rundir / "console.log", vng=vng_bin())
+        log("vm", f"console: {shlex.join(self.argv)}")
+        self.child = pexpect.spawn(self.argv[0], self.argv[1:], timeout=spec.timeout,
+                                   logfile=open(rundir / "session.log", "wb"))
+
+    def wait_prompt(self, timeout: float = 300) -> None:
+        import pexpect
+
+        i = self.child.expect([self.PROMPT, pexpect.EOF, pexpect.TIMEOUT], timeout=timeout)
+        if i == 1:
+            raise GuestLost("console closed before a shell prompt appeared")
+        if i == 2:
+            raise GuestTimeout(f"no shell prompt within {timeout:.0f}s")
+
+    def run(self, cmd: str, timeout: float = 120) -> str:
+        import pexpect
+
+        mark = f"__KEXP_{time.monotonic_ns()}__"
+        self.child.sendline(f"{cmd}; echo {mark}$?")
+        i = self.child.expect([re.compile(rf"{mark}(\d+)".encode()), pexpect.EOF, pexpect.TIMEOUT],
+                              timeout=timeout)
+        if i != 0:
+            raise GuestLost(f"console lost while running {cmd!r}")
+        return self.child.before.decode(errors="replace")
+
+    def interact(self) -> None:
+        self.child.logfile = None
+        self.child.interact()
+
+    def close(self) -> None:
+        if self.child.isalive():
+            try:
+                self.child.sendline("poweroff -f")
+                self.child.expect([__import__("pexpect").EOF], timeout=20)
+            except Exception:
+                self.child.terminate(force=True)

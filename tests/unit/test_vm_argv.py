@@ -1,0 +1,86 @@
+import pytest
+
+from harness import vm
+from harness.errors import BootError
+
+
+def test_tcg_argv_has_force_9p_disable_kvm_and_mttcg(tmp_path):
+    spec = vm.GuestSpec(name="g", memory="512M", cpus=2, disks=["/d/swap.img"],
+                        append=["numa=off"], rwdirs=["/r"])
+    argv = vm.vng_argv(spec, "/k/bzImage", "tcg", "bash /r/guest.sh", tmp_path / "console.log")
+    assert argv[:3] == ["vng", "--run", "/k/bzImage"]
+    assert "--force-9p" in argv and "--disable-kvm" in argv
+    assert argv[argv.index("--memory") + 1] == "512M" and argv[argv.index("--cpus") + 1] == "2"
+    assert argv[argv.index("--disk") + 1] == "/d/swap.img"
+    assert argv[argv.index("--rwdir") + 1] == "/r"
+    q = [a for a in argv if a.startswith("--qemu-opts=")][0]
+    assert "tcg,thread=multi" in q and f"file:{tmp_path}/console.log" in q
+    appends = [argv[i + 1] for i, a in enumerate(argv) if a == "--append"]
+    assert appends == ["console=ttyS1", "numa=off"]
+    assert argv[-2:] == ["--exec", "bash /r/guest.sh"]
+
+
+def test_kvm_argv_has_no_disable_kvm(tmp_path):
+    argv = vm.vng_argv(vm.GuestSpec(), "/k", "kvm", None, None)
+    assert "--disable-kvm" not in argv and "--exec" not in argv
+    assert not any(a.startswith("--qemu-opts") for a in argv)
+
+
+def test_numa_nodes_and_distances():
+    spec = vm.GuestSpec(memory="768M", numa=[vm.NumaNode("256M", "0"), vm.NumaNode("256M", "1"),
+                                              vm.NumaNode("256M")],
+                        numa_distance={(0, 1): 20, (0, 2): 30, (1, 2): 30})
+    argv = vm.vng_argv(spec, "/k", "tcg", "true", None)
+    nodes = [argv[i + 1] for i, a in enumerate(argv) if a == "--numa"]
+    assert nodes == ["256M,cpus=0", "256M,cpus=1", "256M"]
+    d = [argv[i + 1] for i, a in enumerate(argv) if a == "--numa-distance"]
+    assert d == ["0,1=20", "0,2=30", "1,2=30"]
+
+
+def test_numa_memory_must_add_up():
+    spec = vm.GuestSpec(memory="512M", numa=[vm.NumaNode("128M", "0"), vm.NumaNode("256M", "1")])
+    with pytest.raises(BootError, match="add up to 384M"):
+        vm.vng_argv(spec, "/k", "tcg", "true", None)
+
+
+def test_numa_distance_needs_every_pair():
+    spec = vm.GuestSpec(memory="768M", numa=[vm.NumaNode("256M", "0"), vm.NumaNode("256M", "1"),
+                                              vm.NumaNode("256M")], numa_distance={(0, 1): 20})
+    with pytest.raises(BootError, match="0,2 is missing"):
+        vm.vng_argv(spec, "/k", "tcg", "true", None)
+
+
+def test_forced_accelerator(monkeypatch):
+    monkeypatch.setenv("KEXP_ACCEL", "tcg")
+    assert vm.accelerator("/nonexistent") == "tcg"
+
+
+def test_run_exec_with_fake_vng(tmp_path, monkeypatch):
+    fake = tmp_path / "vng"
+    fake.write_text("#!/bin/sh\necho 'KTAP version 1'\necho '1..1'\necho 'ok 1 fake'\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    assert g.rc == 0 and "ok 1 fake" in g.stdout
+    assert (tmp_path / "run" / "argv.txt").read_text().startswith(str(fake))
+
+
+def test_run_exec_panic_is_guest_lost(tmp_path, monkeypatch):
+    fake = tmp_path / "vng"
+    # the fake writes a panic to the console file given in --qemu-opts
+    fake.write_text('#!/bin/bash\nfor a in "$@"; do case "$a" in --qemu-opts=*) '
+                    'f=${a##*file:}; f=${f%% *};; esac; done\n'
+                    'echo "Kernel panic - not syncing: boom" > "$f"\nexit 255\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    with pytest.raises(vm.GuestLost, match="kernel panic"):
+        vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+
+
+def test_run_exec_timeout(tmp_path, monkeypatch):
+    fake = tmp_path / "vng"
+    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    with pytest.raises(vm.GuestTimeout):
+        vm.run_exec(vm.GuestSpec(timeout=1), "/k", "true", tmp_path / "run", accel="tcg")
