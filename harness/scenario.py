@@ -133,6 +133,8 @@ def _run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None, res: Sc
     if not rep.complete:
         raise ScenarioError(f"KTAP incomplete: {len(rep.cases)} of {rep.plan} results "
                             f"(guest rc={g.rc}); see {rundir}/ktap.log")
+    if "kexp: console capture check" not in g.console:
+        log("warning", f"{scn.name}: the serial console log is empty; splats are scanned in dmesg only")
     dmesg = rundir / "dmesg.txt"
     text = g.console + "\n" + (dmesg.read_text(errors="replace") if dmesg.is_file() else "")
     seen = set()

@@ -11,8 +11,8 @@ Accelerator: KVM is used only if a real tiny boot under KVM reaches the kernel's
 late init within the probe timeout; the verdict is cached per host kernel and
 QEMU version.  Otherwise TCG (multi-threaded) runs, and the harness says so.
 
-Every guest's serial console goes to a per-run ``console.log`` (a second
-serial port, ttyS1, so vng's own console handling is left alone).
+Every guest's kernel console also goes to a per-run ``console.log`` (a virtio
+console, hvc0, so vng's own serial console handling is left alone).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,7 +149,9 @@ def accelerator(image: str) -> str:
 
 
 def vng_bin() -> str:
-    v = shutil.which("vng")
+    # prefer the one in our virtualenv (vng runs virtme-run from the same dir)
+    here = Path(sys.executable).parent / "vng"
+    v = os.environ.get("KEXP_VNG") or (str(here) if here.is_file() else shutil.which("vng"))
     if not v:
         raise BootError("vng (virtme-ng) not found on PATH; run `make deps`")
     return v
@@ -163,6 +166,12 @@ def vng_argv(spec: GuestSpec, image: str, accel: str, exec_cmd: str | None,
     if accel == "tcg":
         argv.append("--disable-kvm")
         qopts = ["-accel", "tcg,thread=multi,tb-size=256", *qopts]
+    cpu_nodes = [n for n in spec.numa if n.cpus is not None]
+    if cpu_nodes and spec.cpus % len(cpu_nodes) == 0:
+        # one socket per CPU-bearing node: with QEMU's default (all cores in one
+        # socket sharing an LLC) the guest warns in topology_sane() at boot
+        qopts += ["-smp", f"{spec.cpus},sockets={len(cpu_nodes)},"
+                          f"cores={spec.cpus // len(cpu_nodes)},threads=1"]
     for n in spec.numa:
         argv += ["--numa", n.vng_arg()]
     for (a, b), d in sorted(spec.numa_distance.items()):
@@ -173,8 +182,12 @@ def vng_argv(spec: GuestSpec, image: str, accel: str, exec_cmd: str | None,
         argv += ["--rwdir", d]
     append = list(spec.append)
     if console_log is not None:
-        qopts += ["-serial", f"file:{console_log}"]
-        append = ["console=ttyS1", *append]
+        # a second printk console on a virtio console port (hvc0): the 8250
+        # driver can serve only one ttyS console, and vng's goes to /dev/null
+        qopts += ["-device", "virtio-serial-pci,id=kexpser",
+                  "-chardev", f"file,id=kexpcon,path={console_log}",
+                  "-device", "virtconsole,bus=kexpser.0,chardev=kexpcon"]
+        append = ["console=hvc0", *append]
     for a in append:
         argv += ["--append", a]
     if qopts:
@@ -209,6 +222,7 @@ def run_exec(spec: GuestSpec, image: str, cmd: str, rundir: Path, accel: str | N
               + (f", {len(spec.numa)} NUMA nodes" if spec.numa else "")
               + f", {accel.upper()}), timeout {spec.timeout:.0f}s")
     e = dict(os.environ)
+    e["PATH"] = f"{Path(argv[0]).parent}:{e.get('PATH', '/usr/bin:/bin')}"
     if env:
         e.update(env)
     t0 = time.monotonic()

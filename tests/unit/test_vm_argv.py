@@ -14,9 +14,9 @@ def test_tcg_argv_has_force_9p_disable_kvm_and_mttcg(tmp_path):
     assert argv[argv.index("--disk") + 1] == "/d/swap.img"
     assert argv[argv.index("--rwdir") + 1] == "/r"
     q = [a for a in argv if a.startswith("--qemu-opts=")][0]
-    assert "tcg,thread=multi" in q and f"file:{tmp_path}/console.log" in q
+    assert "tcg,thread=multi" in q and f"path={tmp_path}/console.log" in q and "virtconsole" in q
     appends = [argv[i + 1] for i, a in enumerate(argv) if a == "--append"]
-    assert appends == ["console=ttyS1", "numa=off"]
+    assert appends == ["console=hvc0", "numa=off"]
     assert argv[-2:] == ["--exec", "bash /r/guest.sh"]
 
 
@@ -59,7 +59,7 @@ def test_run_exec_with_fake_vng(tmp_path, monkeypatch):
     fake = tmp_path / "vng"
     fake.write_text("#!/bin/sh\necho 'KTAP version 1'\necho '1..1'\necho 'ok 1 fake'\nexit 0\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("KEXP_VNG", str(fake))
     g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
     assert g.rc == 0 and "ok 1 fake" in g.stdout
     assert (tmp_path / "run" / "argv.txt").read_text().startswith(str(fake))
@@ -69,10 +69,10 @@ def test_run_exec_panic_is_guest_lost(tmp_path, monkeypatch):
     fake = tmp_path / "vng"
     # the fake writes a panic to the console file given in --qemu-opts
     fake.write_text('#!/bin/bash\nfor a in "$@"; do case "$a" in --qemu-opts=*) '
-                    'f=${a##*file:}; f=${f%% *};; esac; done\n'
+                    'f=${a##*path=}; f=${f%% *};; esac; done\n'
                     'echo "Kernel panic - not syncing: boom" > "$f"\nexit 255\n')
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("KEXP_VNG", str(fake))
     with pytest.raises(vm.GuestLost, match="kernel panic"):
         vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
 
@@ -81,6 +81,6 @@ def test_run_exec_timeout(tmp_path, monkeypatch):
     fake = tmp_path / "vng"
     fake.write_text("#!/bin/sh\nsleep 30\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("KEXP_VNG", str(fake))
     with pytest.raises(vm.GuestTimeout):
         vm.run_exec(vm.GuestSpec(timeout=1), "/k", "true", tmp_path / "run", accel="tcg")

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mnlisten - memory-pressure listeners side by side, for latency comparison.
+ *
+ *   mnlisten now                 print CLOCK_MONOTONIC in ns and exit
+ *   mnlisten [-m] [-p WINDOW_US] [-v MEMCG_V1_DIR] [-i POLL_MS] -o LOG
+ *
+ * Each enabled listener runs in its own thread and appends one line per
+ * wake-up to LOG (written when SIGTERM/SIGINT arrives):
+ *
+ *   <listener> <CLOCK_MONOTONIC ns at wake-up> <detail...>
+ *
+ *   mem_notify  /dev/mem_notify, poll(POLLIN) + read() of the event record
+ *   psi         a PSI trigger "some <WINDOW/10> <WINDOW>" on /proc/pressure/memory
+ *   vmpressure  a cgroup v1 memory.pressure_level "low" eventfd
+ *   meminfo     /proc/meminfo read every POLL_MS; logs when swap use rises
+ *               above what it was at start (the earlyoom/nohang way)
+ *
+ * Lines starting with "#" report setup results (e.g. which PSI window the
+ * kernel accepted, or why a listener could not start).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mem_notify_uapi.h"
+
+#define MAXREC 200000
+
+struct rec {
+	const char *who;
+	uint64_t t;
+	char detail[112];
+};
+
+static struct rec *recs;
+static int nrec;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t stop;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void add(const char *who, uint64_t t, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&lock);
+	if (nrec < MAXREC) {
+		recs[nrec].who = who;
+		recs[nrec].t = t;
+		va_start(ap, fmt);
+		vsnprintf(recs[nrec].detail, sizeof(recs[nrec].detail), fmt, ap);
+		va_end(ap);
+		nrec++;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static void *mem_notify_thread(void *arg)
+{
+	struct mem_notify_event ev;
+	struct pollfd pfd;
+	int fd = open("/dev/mem_notify", O_RDONLY | O_NONBLOCK);
+
+	(void)arg;
+	if (fd < 0) {
+		add("#", now_ns(), "mem_notify unavailable: %s", strerror(errno));
+		return NULL;
+	}
+	add("#", now_ns(), "mem_notify listening");
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (!stop) {
+		int r = poll(&pfd, 1, 200);
+		uint64_t t = now_ns();
+
+		if (r <= 0)
+			continue;
+		while (read(fd, &ev, sizeof(ev)) == sizeof(ev))
+			add("mem_notify", t, "kind=%u level=%u seq=%llu swapouts=%llu kts=%lld",
+			    ev.kind, ev.level, (unsigned long long)ev.seq,
+			    (unsigned long long)ev.swapout_events, (long long)ev.timestamp_ns);
+	}
+	close(fd);
+	return NULL;
+}
+
+static long psi_window_us;
+
+static void *psi_thread(void *arg)
+{
+	static const long windows[] = { 1000, 10000, 100000, 500000, 2000000 };
+	char buf[64];
+	struct pollfd pfd;
+	unsigned int i;
+	int fd = -1;
+
+	(void)arg;
+	for (i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+		if (windows[i] < psi_window_us)
+			continue;
+		fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK);
+		if (fd < 0)
+			break;
+		snprintf(buf, sizeof(buf), "some %ld %ld", windows[i] / 10 ? windows[i] / 10 : 1,
+			 windows[i]);
+		if (write(fd, buf, strlen(buf) + 1) > 0)
+			break;
+		add("#", now_ns(), "psi trigger '%s' rejected: %s", buf, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		add("#", now_ns(), "psi unavailable");
+		return NULL;
+	}
+	add("#", now_ns(), "psi trigger '%s' accepted", buf);
+	pfd.fd = fd;
+	pfd.events = POLLPRI;
+	while (!stop) {
+		int r = poll(&pfd, 1, 200);
+
+		if (r > 0 && (pfd.revents & POLLPRI))
+			add("psi", now_ns(), "trigger fired");
+		if (r > 0 && (pfd.revents & POLLERR))
+			break;
+	}
+	close(fd);
+	return NULL;
+}
+
+static const char *memcg_dir;
+
+static void *vmpressure_thread(void *arg)
+{
+	char path[512], buf[64];
+	int efd, pfd, cfd;
+	struct pollfd p;
+	uint64_t v;
+
+	(void)arg;
+	efd = eventfd(0, EFD_NONBLOCK);
+	snprintf(path, sizeof(path), "%s/memory.pressure_level", memcg_dir);
+	pfd = open(path, O_RDONLY);
+	snprintf(path, sizeof(path), "%s/cgroup.event_control", memcg_dir);
+	cfd = open(path, O_WRONLY);
+	if (efd < 0 || pfd < 0 || cfd < 0) {
+		add("#", now_ns(), "vmpressure unavailable: %s", strerror(errno));
+		return NULL;
+	}
+	snprintf(buf, sizeof(buf), "%d %d low", efd, pfd);
+	if (write(cfd, buf, strlen(buf) + 1) < 0) {
+		add("#", now_ns(), "vmpressure registration failed: %s", strerror(errno));
+		return NULL;
+	}
+	add("#", now_ns(), "vmpressure listening (low)");
+	p.fd = efd;
+	p.events = POLLIN;
+	while (!stop) {
+		int r = poll(&p, 1, 200);
+		uint64_t t = now_ns();
+
+		if (r > 0 && read(efd, &v, sizeof(v)) == sizeof(v))
+			add("vmpressure", t, "count=%llu", (unsigned long long)v);
+	}
+	return NULL;
+}
+
+static int poll_ms = 100;
+
+static long swap_used_kb(void)
+{
+	char line[128];
+	long total = -1, free_ = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "SwapTotal: %ld", &total);
+		sscanf(line, "SwapFree: %ld", &free_);
+	}
+	fclose(f);
+	return total < 0 || free_ < 0 ? -1 : total - free_;
+}
+
+static void *meminfo_thread(void *arg)
+{
+	long base = swap_used_kb(), last = base, cur;
+
+	(void)arg;
+	add("#", now_ns(), "meminfo poller every %d ms, swap used %ld kB", poll_ms, base);
+	while (!stop) {
+		struct timespec ts = { poll_ms / 1000, (poll_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+		cur = swap_used_kb();
+		if (cur > last)
+			add("meminfo", now_ns(), "swap_used_kb=%ld", cur);
+		last = cur;
+	}
+	return NULL;
+}
+
+static void on_sig(int s)
+{
+	(void)s;
+	stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t th[4];
+	int nth = 0, opt, i, want_mn = 0;
+	const char *out = NULL;
+	FILE *f;
+
+	if (argc > 1 && !strcmp(argv[1], "now")) {
+		printf("%llu\n", (unsigned long long)now_ns());
+		return 0;
+	}
+	recs = calloc(MAXREC, sizeof(*recs));
+	psi_window_us = -1;
+	while ((opt = getopt(argc, argv, "mp:v:i:o:")) != -1) {
+		switch (opt) {
+		case 'm': want_mn = 1; break;
+		case 'p': psi_window_us = atol(optarg); break;
+		case 'v': memcg_dir = optarg; break;
+		case 'i': poll_ms = atoi(optarg); break;
+		case 'o': out = optarg; break;
+		default: return 2;
+		}
+	}
+	if (!out || !recs)
+		return 2;
+	signal(SIGTERM, on_sig);
+	signal(SIGINT, on_sig);
+	if (want_mn)
+		pthread_create(&th[nth++], NULL, mem_notify_thread, NULL);
+	if (psi_window_us >= 0)
+		pthread_create(&th[nth++], NULL, psi_thread, NULL);
+	if (memcg_dir)
+		pthread_create(&th[nth++], NULL, vmpressure_thread, NULL);
+	if (poll_ms > 0)
+		pthread_create(&th[nth++], NULL, meminfo_thread, NULL);
+	printf("mnlisten: ready\n");
+	fflush(stdout);
+	while (!stop)
+		pause();
+	for (i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	f = fopen(out, "w");
+	if (!f)
+		return 1;
+	for (i = 0; i < nrec; i++)
+		fprintf(f, "%s %llu %s\n", recs[i].who, (unsigned long long)recs[i].t, recs[i].detail);
+	fclose(f);
+	return 0;
+}
