@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mnherd - many readers of /dev/mem_notify, to check bounded wakeups.
+ *
+ *   mnherd NREADERS TIMEOUT_S LOG
+ *
+ * Opens NREADERS descriptors; half wait in poll(), half in epoll_wait() (each
+ * with its own epoll instance).  Every reader records the CLOCK_MONOTONIC time
+ * it was woken and the record it read.  Prints "mnherd: ready" once all wait,
+ * and exits when every reader has heard of an event or TIMEOUT_S passes.
+ * LOG lines: <idx> <poll|epoll> <wake ns> <seq> <kind> <event kts ns>
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mem_notify_uapi.h"
+
+struct reader {
+	int idx, fd, ep;
+	uint64_t t;
+	struct mem_notify_event ev;
+	int done;
+};
+
+static struct reader *rd;
+static int nready, ndone;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void *run(void *arg)
+{
+	struct reader *r = arg;
+	struct epoll_event ee;
+	struct pollfd p = { .fd = r->fd, .events = POLLIN };
+	int n;
+
+	pthread_mutex_lock(&lock);
+	nready++;
+	pthread_mutex_unlock(&lock);
+	for (;;) {
+		if (r->ep >= 0)
+			n = epoll_wait(r->ep, &ee, 1, 1000);
+		else
+			n = poll(&p, 1, 1000);
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINTR)
+			return NULL;
+	}
+	r->t = now_ns();
+	if (read(r->fd, &r->ev, sizeof(r->ev)) != sizeof(r->ev))
+		return NULL;
+	pthread_mutex_lock(&lock);
+	r->done = 1;
+	ndone++;
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_attr_t at;
+	pthread_t th;
+	int n, timeout, i, all;
+	uint64_t end;
+	FILE *f;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: mnherd NREADERS TIMEOUT_S LOG\n");
+		return 2;
+	}
+	n = atoi(argv[1]);
+	timeout = atoi(argv[2]);
+	rd = calloc(n, sizeof(*rd));
+	pthread_attr_init(&at);
+	pthread_attr_setstacksize(&at, 64 << 10);
+	for (i = 0; i < n; i++) {
+		rd[i].idx = i;
+		rd[i].ep = -1;
+		rd[i].fd = open("/dev/mem_notify", O_RDONLY | O_NONBLOCK);
+		if (rd[i].fd < 0) {
+			fprintf(stderr, "mnherd: open #%d: %s\n", i, strerror(errno));
+			return 1;
+		}
+		if (i % 2) {
+			struct epoll_event ee = { .events = EPOLLIN, .data.u32 = i };
+
+			rd[i].ep = epoll_create1(0);
+			if (rd[i].ep < 0 || epoll_ctl(rd[i].ep, EPOLL_CTL_ADD, rd[i].fd, &ee)) {
+				fprintf(stderr, "mnherd: epoll #%d: %s\n", i, strerror(errno));
+				return 1;
+			}
+		}
+		if (pthread_create(&th, &at, run, &rd[i])) {
+			fprintf(stderr, "mnherd: thread #%d failed\n", i);
+			return 1;
+		}
+		pthread_detach(th);
+	}
+	while (__atomic_load_n(&nready, __ATOMIC_SEQ_CST) < n)
+		usleep(10000);
+	usleep(300000);		/* let every thread block in poll/epoll_wait */
+	printf("mnherd: ready %d readers\n", n);
+	fflush(stdout);
+	end = now_ns() + (uint64_t)timeout * 1000000000ull;
+	do {
+		usleep(20000);
+		pthread_mutex_lock(&lock);
+		all = ndone == n;
+		pthread_mutex_unlock(&lock);
+	} while (!all && now_ns() < end);
+	f = fopen(argv[3], "w");
+	if (!f)
+		return 1;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < n; i++)
+		if (rd[i].done)
+			fprintf(f, "%d %s %llu %llu %u %lld\n", i, rd[i].ep >= 0 ? "epoll" : "poll",
+				(unsigned long long)rd[i].t, (unsigned long long)rd[i].ev.seq,
+				rd[i].ev.kind, (long long)rd[i].ev.timestamp_ns);
+	fprintf(f, "# done %d of %d\n", ndone, n);
+	pthread_mutex_unlock(&lock);
+	fclose(f);
+	printf("mnherd: %d of %d readers woke\n", ndone, n);
+	return ndone == n ? 0 : 1;
+}
