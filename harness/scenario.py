@@ -41,6 +41,9 @@ class Scenario:
     params: dict = field(default_factory=dict)
     # evaluate(result, rundir, kernel) may add Checks/metrics from guest-measured files
     evaluate: Callable[[ScenarioResult, Path, Kernel], None] | None = None
+    # prepare(kernel, rundir) -> dict: host-side build steps (e.g. a kselftest
+    # from the kernel tree); the dict is available to the template as `extra`
+    prepare: Callable[[Kernel, Path], dict] | None = None
     ci: bool = True  # part of `make test`
 
     @property
@@ -114,6 +117,7 @@ def _run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None, res: Sc
     ctx = {
         "scenario": scn.name, "kernel": kernel, "tools": str(tools), "out": str(rundir),
         "disks": disks, "params": scn.params, "spec": spec, "feature": scn.feature,
+        "extra": scn.prepare(kernel, rundir) if scn.prepare else {},
     }
     try:
         script = render(scn.template_name, ctx)

@@ -1,6 +1,7 @@
 """Every scenario renders to a shell script that bash accepts."""
 
 import subprocess
+from collections import defaultdict
 
 import pytest
 
@@ -18,7 +19,8 @@ def test_renders_and_parses(name, tmp_path):
     disks = {f: f"/dev/vd{chr(97 + i)}" for i, f in enumerate(scn.disks)}
     text = scenario.render(scn.template_name, {
         "scenario": name, "kernel": FAKE, "tools": "/t", "out": str(tmp_path), "disks": disks,
-        "params": scn.params, "spec": scn.guest, "feature": scn.feature})
+        "params": scn.params, "spec": scn.guest, "feature": scn.feature,
+        "extra": defaultdict(lambda: "/nonexistent")})
     assert "KTAP version 1" in text or "ktap_plan" in text
     f = tmp_path / "g.sh"
     f.write_text(text)
