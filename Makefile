@@ -8,6 +8,7 @@
 #   make shell      interactive shell in the patched guest (BASELINE=1 for the baseline)
 #   make list       list scenarios
 #   make series-check   checkpatch --strict and a build after every patch
+#   make bench      latency/herd/idle-cost benchmarks, patched vs baseline vs peers
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -70,6 +71,9 @@ scenario: deps
 
 shell: deps
 	$(PY) -m harness $(HARNESS_OPTS) shell $(BASEFLAG) $(if $(S),--scenario $(S))
+
+bench: deps
+	$(PY) -m harness $(HARNESS_OPTS) bench
 
 # CI: everything from nothing.  Kernels are built before pytest so build
 # progress is visible; the VM tests then reuse them (and report build or boot

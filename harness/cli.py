@@ -96,6 +96,12 @@ def cmd_shell(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.main(runs=args.runs, reps=args.reps)
+
+
 def cmd_parse(args) -> int:
     rep = ktap.parse(Path(args.log).read_text(errors="replace"))
     for c in rep.cases:
@@ -140,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", action="store_true")
     p.add_argument("--scenario", help="use this scenario's guest spec")
     p.set_defaults(fn=cmd_shell, no_build=False)
+    p = sub.add_parser("bench", help="benchmarks: patched vs baseline vs peers")
+    p.add_argument("--runs", type=int, default=10, help="swap onsets for the latency table")
+    p.add_argument("--reps", type=int, default=5, help="workload repetitions per boot (idle cost)")
+    p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("parse", help="parse a saved KTAP log")
     p.add_argument("log")
     p.set_defaults(fn=cmd_parse)
