@@ -162,10 +162,10 @@ def vng_argv(spec: GuestSpec, image: str, accel: str, exec_cmd: str | None,
     spec.check()
     argv = [vng, "--run", image, "--force-9p", "--name", spec.name,
             "--memory", spec.memory, "--cpus", str(spec.cpus)]
-    qopts = list(spec.qemu_opts)
+    qopts: list[str] = []
     if accel == "tcg":
         argv.append("--disable-kvm")
-        qopts = ["-accel", "tcg,thread=multi,tb-size=256", *qopts]
+        qopts += ["-accel", "tcg,thread=multi,tb-size=256"]
     cpu_nodes = [n for n in spec.numa if n.cpus is not None]
     if cpu_nodes and spec.cpus % len(cpu_nodes) == 0:
         # one socket per CPU-bearing node: with QEMU's default (all cores in one
@@ -188,6 +188,7 @@ def vng_argv(spec: GuestSpec, image: str, accel: str, exec_cmd: str | None,
                   "-chardev", f"file,id=kexpcon,path={console_log}",
                   "-device", "virtconsole,bus=kexpser.0,chardev=kexpcon"]
         append = ["console=hvc0", *append]
+    qopts += spec.qemu_opts  # after ours: they may refer to the kexpser bus
     for a in append:
         argv += ["--append", a]
     if qopts:
@@ -307,3 +308,156 @@ class ConsoleGuest:
                 self.child.expect([__import__("pexpect").EOF], timeout=20)
             except Exception:
                 self.child.terminate(force=True)
+
+
+# --------------------------------------------------------------------------
+# long-lived guest over ssh (paramiko), with no network at all
+
+
+GUEST_SSHD = r"""#!/bin/bash
+# started by vng --exec: serve ssh on a virtio-serial port until told to stop
+set -u
+D={rundir}
+mkdir -p /run/sshd
+# /etc is a throw-away overlay in the guest: unlock root for key-only login
+# (sshd without PAM refuses "locked" accounts: "!..." or "*"); the field set
+# here is no valid crypt hash, so no password can match it either
+sed 's/^root:[^:]*:/root:kexp-key-only:/' /etc/shadow > /run/kexp-shadow
+cat /run/kexp-shadow > /etc/shadow  # may be a bind mount: write in place
+# commands run under /bin/sh: bash run by sshd would source root's ~/.bashrc
+sed 's#^\(root:.*:\)[^:]*$#\1/bin/sh#' /etc/passwd > /run/kexp-passwd
+cat /run/kexp-passwd > /etc/passwd
+PORT=/dev/virtio-ports/kexp.ssh
+for _ in $(seq 100); do [ -e "$PORT" ] && break; sleep 0.1; done
+echo "<4>kexp: console capture check" > /dev/kmsg
+cat > /run/kexp-sshd.conf <<CFG
+HostKey $D/ssh_host_key
+AuthorizedKeysFile $D/client_key.pub
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+UsePAM no
+PidFile none
+LogLevel VERBOSE
+Subsystem sftp internal-sftp
+CFG
+socat "$PORT" EXEC:"/usr/sbin/sshd -i -e -f /run/kexp-sshd.conf",nofork 2>> "$D/guest-sshd.log" &
+echo "kexp-sshd: serving on $PORT"
+while [ ! -e /run/kexp-stop ]; do sleep 0.2; done
+dmesg > "$D/dmesg.txt"
+"""
+
+
+class SshGuest:
+    """A guest that stays up while the host runs commands in it over ssh.
+
+    sshd runs in the guest in inetd mode (``sshd -i``) on a virtio-serial
+    port; the host end is a unix socket that paramiko uses as its transport.
+    No IP traffic is involved.  Use as a context manager.
+    """
+
+    def __init__(self, spec: GuestSpec, image: str, rundir: Path, accel: str | None = None):
+        self.spec = spec
+        self.image = image
+        self.rundir = rundir
+        self.accel = accel or accelerator(image)
+        self.proc: subprocess.Popen | None = None
+        self.client = None
+
+    def __enter__(self) -> SshGuest:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, ready_timeout: float = 300) -> None:
+        import paramiko
+
+        if not Path("/usr/sbin/sshd").is_file():
+            raise BootError("/usr/sbin/sshd missing (apt-get install openssh-server)")
+        d = self.rundir
+        d.mkdir(parents=True, exist_ok=True)
+        for key in ("ssh_host_key", "client_key"):
+            (d / key).unlink(missing_ok=True)
+            (d / f"{key}.pub").unlink(missing_ok=True)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)],
+                           check=True)
+        sock = d / "ssh.sock"
+        sock.unlink(missing_ok=True)
+        (d / "guest-sshd.sh").write_text(GUEST_SSHD.replace("{rundir}", shlex.quote(str(d))))
+        spec = GuestSpec(**{**self.spec.__dict__})
+        spec.rwdirs = [*spec.rwdirs, str(d)]
+        spec.qemu_opts = [*spec.qemu_opts,
+                          "-chardev", f"socket,id=kexpssh,path={sock},server=on,wait=off",
+                          "-device", "virtserialport,bus=kexpser.0,chardev=kexpssh,name=kexp.ssh"]
+        argv = vng_argv(spec, self.image, self.accel, f"bash {shlex.quote(str(d / 'guest-sshd.sh'))}",
+                        d / "console.log", vng=vng_bin())
+        (d / "argv.txt").write_text(shlex.join(argv) + "\n")
+        env = dict(os.environ)
+        env["PATH"] = f"{Path(argv[0]).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+        log("vm", f"starting long-lived guest {spec.name} ({self.accel.upper()}), ssh over virtio-serial")
+        self.out = open(d / "stdout.txt", "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=subprocess.STDOUT, start_new_session=True, env=env,
+                                     cwd=str(d))
+        t0 = time.monotonic()
+        while True:
+            if self.proc.poll() is not None:
+                raise GuestLost(f"{spec.name}: guest exited (rc={self.proc.returncode}) before ssh "
+                                f"was up; see {d}/stdout.txt")
+            if time.monotonic() - t0 > ready_timeout:
+                self.stop()
+                raise GuestTimeout(f"{spec.name}: ssh not up after {ready_timeout:.0f}s")
+            if "kexp-sshd: serving" in (d / "stdout.txt").read_text(errors="replace"):
+                break
+            time.sleep(0.3)
+        import socket
+
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(sock))
+        t = paramiko.Transport(s)
+        t.start_client(timeout=60)
+        hostkey = paramiko.Ed25519Key.from_private_key_file(str(d / "ssh_host_key"))
+        if t.get_remote_server_key().asbytes() != hostkey.asbytes():
+            raise BootError("guest ssh host key mismatch")
+        t.auth_publickey("root", paramiko.Ed25519Key.from_private_key_file(str(d / "client_key")))
+        self.transport = t
+        log("vm", f"{spec.name}: ssh up after {time.monotonic() - t0:.1f}s")
+
+    def run(self, cmd: str, timeout: float = 600) -> tuple[int, str, str]:
+        """Run ``cmd`` in the guest; return (exit status, stdout, stderr)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise GuestLost(f"{self.spec.name}: guest is gone")
+        ch = self.transport.open_session(timeout=30)
+        ch.settimeout(timeout)
+        ch.exec_command(cmd)
+        try:
+            out = ch.makefile("rb").read().decode(errors="replace")
+            err = ch.makefile_stderr("rb").read().decode(errors="replace")
+            rc = ch.recv_exit_status()
+        except OSError as e:  # socket.timeout is an OSError
+            raise GuestTimeout(f"{self.spec.name}: {cmd!r} did not finish in {timeout:.0f}s") from e
+        finally:
+            ch.close()
+        return rc, out, err
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            if self.proc.poll() is None and getattr(self, "transport", None):
+                ch = self.transport.open_session(timeout=10)
+                ch.exec_command("touch /run/kexp-stop")
+                ch.recv_exit_status()
+            self.proc.wait(timeout=60)
+        except Exception:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # our own session only
+                self.proc.wait()
+        finally:
+            if getattr(self, "transport", None):
+                self.transport.close()
+            self.out.close()
+            self.proc = None
