@@ -3,7 +3,7 @@
  * mnlisten - memory-pressure listeners side by side, for latency comparison.
  *
  *   mnlisten now                 print CLOCK_MONOTONIC in ns and exit
- *   mnlisten [-m] [-p WINDOW_US] [-v MEMCG_V1_DIR] [-i POLL_MS] -o LOG
+ *   mnlisten [-m] [-p WINDOW_US[,WINDOW_US...]] [-v MEMCG_V1_DIR] [-i POLL_MS] -o LOG
  *
  * Each enabled listener runs in its own thread and appends one line per
  * wake-up to LOG (written when SIGTERM/SIGINT arrives):
@@ -11,7 +11,8 @@
  *   <listener> <CLOCK_MONOTONIC ns at wake-up> <detail...>
  *
  *   mem_notify  /dev/mem_notify, poll(POLLIN) + read() of the event record
- *   psi         a PSI trigger "some <WINDOW/10> <WINDOW>" on /proc/pressure/memory
+ *   psi-<W>ms   one PSI trigger "some <W/10> <W>" on /proc/pressure/memory
+ *               per window given (each on its own file descriptor)
  *   vmpressure  a cgroup v1 memory.pressure_level "low" eventfd
  *   meminfo     /proc/meminfo read every POLL_MS; logs when swap use rises
  *               above what it was at start (the earlyoom/nohang way)
@@ -102,43 +103,39 @@ static void *mem_notify_thread(void *arg)
 	return NULL;
 }
 
-static long psi_window_us;
+struct psi_arg {
+	long window_us;
+	char name[32];
+};
 
 static void *psi_thread(void *arg)
 {
-	static const long windows[] = { 1000, 10000, 100000, 500000, 2000000 };
+	struct psi_arg *pa = arg;
 	char buf[64];
 	struct pollfd pfd;
-	unsigned int i;
-	int fd = -1;
+	int fd;
 
-	(void)arg;
-	for (i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
-		if (windows[i] < psi_window_us)
-			continue;
-		fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK);
-		if (fd < 0)
-			break;
-		snprintf(buf, sizeof(buf), "some %ld %ld", windows[i] / 10 ? windows[i] / 10 : 1,
-			 windows[i]);
-		if (write(fd, buf, strlen(buf) + 1) > 0)
-			break;
-		add("#", now_ns(), "psi trigger '%s' rejected: %s", buf, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
+	fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK);
 	if (fd < 0) {
-		add("#", now_ns(), "psi unavailable");
+		add("#", now_ns(), "%s unavailable: %s", pa->name, strerror(errno));
 		return NULL;
 	}
-	add("#", now_ns(), "psi trigger '%s' accepted", buf);
+	/* threshold: 10% of the window */
+	snprintf(buf, sizeof(buf), "some %ld %ld", pa->window_us / 10 ? pa->window_us / 10 : 1,
+		 pa->window_us);
+	if (write(fd, buf, strlen(buf) + 1) < 0) {
+		add("#", now_ns(), "%s trigger '%s' rejected: %s", pa->name, buf, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	add("#", now_ns(), "%s trigger '%s' accepted", pa->name, buf);
 	pfd.fd = fd;
 	pfd.events = POLLPRI;
 	while (!stop) {
 		int r = poll(&pfd, 1, 200);
 
 		if (r > 0 && (pfd.revents & POLLPRI))
-			add("psi", now_ns(), "trigger fired");
+			add(pa->name, now_ns(), "trigger fired");
 		if (r > 0 && (pfd.revents & POLLERR))
 			break;
 	}
@@ -227,8 +224,10 @@ static void on_sig(int s)
 
 int main(int argc, char **argv)
 {
-	pthread_t th[4];
-	int nth = 0, opt, i, want_mn = 0;
+	pthread_t th[16];
+	struct psi_arg psi[8];
+	int nth = 0, npsi = 0, opt, i, want_mn = 0;
+	char *tok, *save;
 	const char *out = NULL;
 	FILE *f;
 
@@ -237,11 +236,18 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	recs = calloc(MAXREC, sizeof(*recs));
-	psi_window_us = -1;
 	while ((opt = getopt(argc, argv, "mp:v:i:o:")) != -1) {
 		switch (opt) {
 		case 'm': want_mn = 1; break;
-		case 'p': psi_window_us = atol(optarg); break;
+		case 'p':
+			for (tok = strtok_r(optarg, ",", &save); tok && npsi < 8;
+			     tok = strtok_r(NULL, ",", &save)) {
+				psi[npsi].window_us = atol(tok);
+				snprintf(psi[npsi].name, sizeof(psi[npsi].name), "psi-%ldms",
+					 psi[npsi].window_us / 1000);
+				npsi++;
+			}
+			break;
 		case 'v': memcg_dir = optarg; break;
 		case 'i': poll_ms = atoi(optarg); break;
 		case 'o': out = optarg; break;
@@ -254,8 +260,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_sig);
 	if (want_mn)
 		pthread_create(&th[nth++], NULL, mem_notify_thread, NULL);
-	if (psi_window_us >= 0)
-		pthread_create(&th[nth++], NULL, psi_thread, NULL);
+	for (i = 0; i < npsi; i++)
+		pthread_create(&th[nth++], NULL, psi_thread, &psi[i]);
 	if (memcg_dir)
 		pthread_create(&th[nth++], NULL, vmpressure_thread, NULL);
 	if (poll_ms > 0)
