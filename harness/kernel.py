@@ -136,6 +136,10 @@ def fetch(refresh: bool = False) -> BaseTree:
     if (tree / ".git").is_dir() and meta.is_file() and not refresh:
         info = json.loads(meta.read_text())
         base = git(tree, "rev-parse", f"{BASE_TAG}^{{commit}}", err=FetchError).stdout.strip()
+        # the tree is ours: if anything changed it (an interrupted run), restore it
+        if git(tree, "status", "--porcelain", "--untracked-files=no", err=FetchError).stdout.strip():
+            log("fetch", f"{tree} was modified; restoring it to {BASE_TAG}")
+            git(tree, "checkout", "-q", "-f", BASE_TAG, err=FetchError)
         log("fetch", f"reusing Linux {info['version']} ({info['origin']}) at {tree}")
         return BaseTree(tree, base, info["version"], info["origin"], f"debian-{info['version']}")
 
