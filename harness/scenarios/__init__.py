@@ -12,9 +12,9 @@ def all_scenarios() -> dict[str, Scenario]:
     out: dict[str, Scenario] = {}
     for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         mod = importlib.import_module(f"{__name__}.{m.name}")
-        scn = getattr(mod, "SCENARIO", None)
-        if scn is not None:
-            out[scn.name] = scn
+        for scn in [getattr(mod, "SCENARIO", None), *getattr(mod, "SCENARIOS", [])]:
+            if scn is not None:
+                out[scn.name] = scn
     return out
 
 
