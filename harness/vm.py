@@ -373,7 +373,6 @@ class SshGuest:
         self.stop()
 
     def start(self, ready_timeout: float = 300) -> None:
-        import paramiko
 
         if not Path("/usr/sbin/sshd").is_file():
             raise BootError("/usr/sbin/sshd missing (apt-get install openssh-server)")
@@ -402,13 +401,28 @@ class SshGuest:
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out,
                                      stderr=subprocess.STDOUT, start_new_session=True, env=env,
                                      cwd=str(d))
+        try:
+            self._connect(d, sock, spec, ready_timeout)
+        except BaseException:
+            self._kill()
+            raise
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # our own session only
+            self.proc.wait()
+        self.proc = None
+        self.out.close()
+
+    def _connect(self, d: Path, sock: Path, spec: GuestSpec, ready_timeout: float) -> None:
+        import paramiko
+
         t0 = time.monotonic()
         while True:
             if self.proc.poll() is not None:
                 raise GuestLost(f"{spec.name}: guest exited (rc={self.proc.returncode}) before ssh "
                                 f"was up; see {d}/stdout.txt")
             if time.monotonic() - t0 > ready_timeout:
-                self.stop()
                 raise GuestTimeout(f"{spec.name}: ssh not up after {ready_timeout:.0f}s")
             if "kexp-sshd: serving" in (d / "stdout.txt").read_text(errors="replace"):
                 break
