@@ -42,3 +42,11 @@ def test_bench_table_ratios():
     lat["mem_notify"]["p99_ms"] = -1.0
     _, ratios = bench.latency_table(lat)
     assert ratios["psi-1ms"] == "inf"
+
+
+def test_parse_killrun():
+    from harness.scenarios import cpuset
+
+    runs = cpuset.parse_killrun("off pages=900 writes=880 hog1=0 hog2=0\n"
+                                "task pages=3 writes=2 hog1=137 hog2=137 sleeper_alive=1\n")
+    assert runs["off"]["pages"] == "900" and runs["task"]["sleeper_alive"] == "1"
