@@ -144,7 +144,11 @@ def table(results: list[ScenarioResult]) -> str:
     lines = ["  ".join(str(v).ljust(w[i]) for i, v in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * x for x in w))
     s = summary(results)
-    lines.append(f"{s['PASS']} passed, {s['FAIL']} failed, {s['SKIP']} skipped, {s['ERROR']} errors")
+    absent = sum(1 for r in results if r.feature_missing and r.kernel == "baseline")
+    line = f"scenario runs: PASS {s['PASS']}, FAIL {s['FAIL'] - absent}, SKIP {s['SKIP']}, ERROR {s['ERROR']}"
+    if absent:
+        line += f"; feature missing on the baseline kernel, as expected: {absent}"
+    lines.append(line)
     return "\n".join(lines)
 
 

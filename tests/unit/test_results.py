@@ -39,6 +39,8 @@ def test_json_junit_table(tmp_path):
     root = ET.parse(tmp_path / "junit.xml").getroot()
     assert len(root.findall(".//failure")) == 1 and len(root.findall(".//error")) == 1
     t = results.table(res)
-    assert "1 passed, 1 failed, 0 skipped, 1 errors" in t and "failed: b" in t
+    assert "PASS 1, FAIL 1, SKIP 0, ERROR 1" in t and "failed: b" in t
+    miss = ScenarioResult("m", "baseline", "FAIL", [Check("feature_present", "FAIL")], feature_missing=True)
+    assert "FAIL 0" in results.table([miss]) and "as expected: 1" in results.table([miss])
     results.write_html(rec, tmp_path / "report.html")
     assert "ERROR" in (tmp_path / "report.html").read_text()
