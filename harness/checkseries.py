@@ -42,11 +42,9 @@ def build_each(bt: kmod.BaseTree, files) -> list[str]:
         if r.returncode:
             kmod.git(wt, "am", "--abort", check=False)
             raise SeriesError(f"{p.name} does not apply in order")
-        # options a later patch introduces are unknown here: validate only the common ones
-        try:
-            kmod.configure(wt, out, frags)
-        except Exception:
-            kmod.configure(wt, out, kconfig.fragment_paths(kconfig.COMMON))
+        # the series' options may not exist yet at this patch: merge them all,
+        # require only the common ones to survive
+        kmod.configure(wt, out, frags, validate=kconfig.fragment_paths(kconfig.COMMON))
         try:
             kmod._make_build(wt, out, env, 3, ["bzImage"])
             log("bisect", f"{i}/{len(files)} {p.name}: builds")

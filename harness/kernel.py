@@ -356,14 +356,19 @@ def _ccache_env(bt: BaseTree) -> dict:
     return env
 
 
-def configure(src: Path, out: Path, fragments: list[Path]) -> str:
-    """tinyconfig + fragments + olddefconfig into ``out``; validate; return hash."""
+def configure(src: Path, out: Path, fragments: list[Path],
+              validate: list[Path] | None = None) -> str:
+    """tinyconfig + fragments + olddefconfig into ``out``; validate; return hash.
+
+    ``validate`` (default: all fragments) are the fragments whose every option
+    must survive; the others are merged but may name options the tree lacks."""
+    validate = fragments if validate is None else validate
     out.mkdir(parents=True, exist_ok=True)
     fhash = kconfig.fragments_hash(fragments) + "-" + _head(src)[:12]
     stamp = out / ".kexp-config"
     cfg = out / ".config"
     if stamp.is_file() and stamp.read_text() == fhash and cfg.is_file():
-        kconfig.check_or_raise(cfg, fragments)
+        kconfig.check_or_raise(cfg, validate)
         return hashlib.sha256(cfg.read_bytes()).hexdigest()[:16]
     tmp = out.parent / (out.name + "-cfgtmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -374,7 +379,7 @@ def configure(src: Path, out: Path, fragments: list[Path]) -> str:
     _run([str(src / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(tmp),
           str(tmp / ".config"), *map(str, fragments)], cwd=src, err=ConfigError)
     _run([*mk, "olddefconfig"], err=ConfigError)
-    kconfig.check_or_raise(tmp / ".config", fragments)
+    kconfig.check_or_raise(tmp / ".config", validate)
     new = (tmp / ".config").read_bytes()
     if not cfg.is_file() or cfg.read_bytes() != new:
         cfg.write_bytes(new)
