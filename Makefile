@@ -76,11 +76,12 @@ bench: deps
 	$(PY) -m harness $(HARNESS_OPTS) bench
 
 # CI: everything from nothing.  Kernels are built before pytest so build
-# progress is visible; the VM tests then reuse them (and report build or boot
-# problems as errors, not failures).
+# progress is visible; the per-patch builds of check-series then hit ccache;
+# the VM tests reuse the kernels (and report build or boot problems as
+# errors, not failures).
 test: deps check
-	scripts/check-series --checkpatch-only
 	$(MAKE) --no-print-directory kernels
+	scripts/check-series
 	$(PY) -m pytest -v -rA tests/vm --junitxml=$(OUT)/junit-vm.xml
 
 clean:
