@@ -8,8 +8,11 @@ cpuset-abi: bad input to both files, as root and unprivileged.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+from .. import kernel as kmod
+from ..errors import ScenarioError
 from ..results import ScenarioResult
 from ..scenario import Scenario
 from ..vm import GuestSpec, NumaNode
@@ -29,16 +32,24 @@ def parse_killrun(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def _int(v: str | None) -> int:
+    try:
+        return int(v or 0)
+    except ValueError:
+        return -1
+
+
 def evaluate_kill(res: ScenarioResult, rundir: Path, kernel) -> None:
     f = rundir / "killrun.txt"
     if f.is_file():
         runs = parse_killrun(f.read_text())
         res.metrics["pages_before_kill"] = {
-            p: {"pages": int(r.get("pages", "0")), "anon_writes": int(r.get("writes", "0")),
-                "job_killed": r.get("hog1") == "137" or r.get("hog2") == "137",
+            p: {"pages": _int(r.get("pages")), "all_pages": _int(r.get("all_pages")),
+                "anon_writes": _int(r.get("writes")),
+                "job_killed": r.get("hog1") in ("137", "143") or r.get("hog2") in ("137", "143"),
                 "seconds": r.get("secs", "")} for p, r in runs.items()}
         res.metrics["plots"] = {"pages written to swap by the job": {
-            "unit": "pages", "values": [(p, int(r.get("pages", "0"))) for p, r in runs.items()]}}
+            "unit": "pages", "values": [(p, _int(r.get("pages"))) for p, r in runs.items()]}}
 
 
 def evaluate_iso(res: ScenarioResult, rundir: Path, kernel) -> None:
@@ -57,7 +68,6 @@ ISOLATION = Scenario(
     guest=_numa_guest("iso", 600),
     disks={"swap.img": "1G"},
     feature="cpuset_pressure",
-    ci=False,  # until the kernel side of the series lands
     params={"hog_mb": 448, "quiet_mb": 32, "quiet_passes": 1000000000},
     evaluate=evaluate_iso,
 )
@@ -68,18 +78,39 @@ SWAP_KILL = Scenario(
     guest=_numa_guest("kill", 1200),
     disks={"swap.img": "1G"},
     feature="cpuset_pressure",
-    ci=False,  # until the kernel side of the series lands
     allow_splats=frozenset({"oom_kill"}),
     params={"hog_mb": 256, "max_pages": 32},
     evaluate=evaluate_kill,
 )
 
+SELFTEST = "tools/testing/selftests/cgroup/test_cpuset_pressure.c"
+
+
+def prepare_abi(kernel: kmod.Kernel, rundir: Path) -> dict:
+    """Build the series' cgroup kselftest from the patched tree."""
+    src = Path(kernel.src)
+    if not (src / SELFTEST).is_file():
+        pk = kmod.load_built("patched")
+        src = Path(pk.src) if pk else src
+    d = src / "tools/testing/selftests/cgroup"
+    if not (src / SELFTEST).is_file():
+        return {"selftest": ""}
+    out = rundir / "test_cpuset_pressure"
+    p = subprocess.run(["gcc", "-O2", "-Wall", "-I", str(d), "-I", str(src / "tools/testing/selftests"),
+                        "-o", str(out), str(src / SELFTEST), str(d / "cgroup_util.c")],
+                       capture_output=True, text=True)
+    if p.returncode:
+        raise ScenarioError(f"cannot build {SELFTEST}:\n{p.stderr[-2000:]}")
+    return {"selftest": str(out)}
+
+
 ABI = Scenario(
     name="cpuset-abi",
     description="bad values and unprivileged writes to cpuset.memory.{pressure,swap_kill}",
     guest=GuestSpec(name="cpuabi", memory="256M", cpus=2, timeout=300),
+    disks={"swap.img": "256M"},
     feature="cpuset_pressure",
-    ci=False,  # until the kernel side of the series lands
+    prepare=prepare_abi,
 )
 
 SCENARIOS = [ISOLATION, SWAP_KILL, ABI]
