@@ -5,7 +5,10 @@
   and each peer's p99 as a multiple of mem_notify's;
 * herd: rounds, most files released in one round, delay of the last reader;
 * idle hook: a swap-heavy workload's median run time on the patched kernel
-  (nobody listening) over the baseline kernel, boots interleaved P,B,P,B.
+  (nobody listening) over the baseline kernel, boots interleaved P,B,P,B;
+* cpuset: pages a swapping job wrote before it died under swap_kill off,
+  task, cpuset and under earlyoom; wake-ups of A's watchers and false alarms
+  on the quiet sibling B.
 
 Under TCG absolute times are inflated; the ratios are what count.
 """
@@ -111,8 +114,25 @@ def main(runs: int = 10, reps: int = 5) -> int:
                        cost.get("ratio", "-")),
                       ("baseline", len(secs["baseline"]), cost.get("baseline_median_s", "-"), "1.0")])
 
+    log("bench", "cpuset: pages written before the job dies, per policy and earlyoom (patched)")
+    kr = scenario.run(get("cpuset-swap-kill"), pk, top / "cpuset-swap-kill" / "patched")
+    all_res.append(kr)
+    pk_pages = kr.metrics.get("pages_before_kill", {})
+    out["pages_before_kill"] = {**pk_pages, "outcome": kr.outcome}
+    ktab = fmt_table([("policy", "job pages to swap", "all pages to swap", "job killed", "job ran ms")]
+                     + [(p, v["pages"], v["all_pages"], "yes" if v["job_killed"] else "no",
+                         str(v["seconds"]).rstrip("ms")) for p, v in pk_pages.items()])
+    ir = scenario.run(get("cpuset-isolation"), pk, top / "cpuset-isolation" / "patched")
+    all_res.append(ir)
+    wk = ir.metrics.get("wakeups", {})
+    out["cpuset_isolation"] = {**wk, "outcome": ir.outcome}
+    itab = fmt_table([("A poll wake-ups", "A inotify events", "B false alarms"),
+                      (wk.get("A_poll", "-"), wk.get("A_inotify", "-"), wk.get("B_false_alarms", "-"))])
+
     text = (f"== notify latency (first anon swap write -> wake-up, {runs} onsets, guest time) ==\n"
-            f"{ltab}\n\n== herd ==\n{htab}\n\n== idle hook cost ==\n{ctab}\n")
+            f"{ltab}\n\n== herd ==\n{htab}\n\n== idle hook cost ==\n{ctab}\n\n"
+            f"== cpuset swap_kill: pages written before the job died ==\n{ktab}\n\n"
+            f"== cpuset isolation: A swaps, B quiet ==\n{itab}\n")
     (top / "bench.txt").write_text(text)
     (top / "bench.json").write_text(json.dumps(out, indent=1, default=str))
     rec = results.RunRecord(top.name, out["kernel"], all_res, "make bench")
