@@ -71,6 +71,38 @@ def guest_tools() -> Path:
     return d
 
 
+def build_selftest(kernel: Kernel, rundir: Path, source: str, extra: tuple[str, ...] = (),
+                   uapi: tuple[str, ...] = ()) -> dict:
+    """Build a kselftest of the series from the patched tree, for the guest.
+
+    ``source`` and ``extra`` are paths inside the kernel tree; ``uapi`` names
+    headers of include/uapi/linux/ that the test includes (copied so that the
+    host's older headers do not shadow them).  The baseline tree has no such
+    test: the patched tree's is used, and it reports the feature absent there.
+    Returns ``{"selftest": path}``, empty if no tree has the test.
+    """
+    from . import kernel as kmod
+
+    src = Path(kernel.src)
+    if not (src / source).is_file():
+        pk = kmod.load_built("patched")
+        src = Path(pk.src) if pk else src
+    if not (src / source).is_file():
+        return {"selftest": ""}
+    inc = rundir / "include"
+    (inc / "linux").mkdir(parents=True, exist_ok=True)
+    for h in uapi:
+        (inc / "linux" / h).write_bytes((src / "include/uapi/linux" / h).read_bytes())
+    out = rundir / Path(source).stem
+    cmd = ["gcc", "-O2", "-Wall", "-I", str(inc), "-I", str((src / source).parent),
+           "-I", str(src / "tools/testing/selftests"), "-o", str(out), str(src / source),
+           *(str(src / e) for e in extra)]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode:
+        raise ScenarioError(f"cannot build {source}:\n{p.stderr[-2000:]}")
+    return {"selftest": str(out)}
+
+
 def render(template: str, ctx: dict) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kexp_guest.h"
+
 #define MAXF 16
 #define MAXREC 100000
 
@@ -35,14 +37,6 @@ static struct { const char *how; int f; uint64_t t; } recs[MAXREC];
 static int nrec, nready;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stop;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void add(const char *how, int f)
 {

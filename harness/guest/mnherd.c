@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kexp_guest.h"
+
 #include "mem_notify_uapi.h"
 
 struct reader {
@@ -35,14 +37,6 @@ struct reader {
 static struct reader *rd;
 static int nready, ndone;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void *run(void *arg)
 {

@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kexp_guest.h"
+
 #include "mem_notify_uapi.h"
 
 #define MAXREC 200000
@@ -49,14 +51,6 @@ static struct rec *recs;
 static int nrec;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stop;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void add(const char *who, uint64_t t, const char *fmt, ...)
 {

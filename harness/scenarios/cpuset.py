@@ -8,13 +8,11 @@ cpuset-abi: bad input to both files, as root and unprivileged.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from .. import kernel as kmod
-from ..errors import ScenarioError
 from ..results import ScenarioResult
-from ..scenario import Scenario
+from ..scenario import Scenario, build_selftest
 from ..vm import GuestSpec, NumaNode
 
 
@@ -88,20 +86,8 @@ SELFTEST = "tools/testing/selftests/cgroup/test_cpuset_pressure.c"
 
 def prepare_abi(kernel: kmod.Kernel, rundir: Path) -> dict:
     """Build the series' cgroup kselftest from the patched tree."""
-    src = Path(kernel.src)
-    if not (src / SELFTEST).is_file():
-        pk = kmod.load_built("patched")
-        src = Path(pk.src) if pk else src
-    d = src / "tools/testing/selftests/cgroup"
-    if not (src / SELFTEST).is_file():
-        return {"selftest": ""}
-    out = rundir / "test_cpuset_pressure"
-    p = subprocess.run(["gcc", "-O2", "-Wall", "-I", str(d), "-I", str(src / "tools/testing/selftests"),
-                        "-o", str(out), str(src / SELFTEST), str(d / "cgroup_util.c")],
-                       capture_output=True, text=True)
-    if p.returncode:
-        raise ScenarioError(f"cannot build {SELFTEST}:\n{p.stderr[-2000:]}")
-    return {"selftest": str(out)}
+    return build_selftest(kernel, rundir, SELFTEST,
+                          extra=("tools/testing/selftests/cgroup/cgroup_util.c",))
 
 
 ABI = Scenario(
