@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import shlex
 import subprocess
 import time
@@ -128,6 +129,11 @@ def run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None = None) -
         res.error = f"{e.stage}: {e}"
         res.outcome = "ERROR"
         log("ERROR", f"{scn.name}[{kernel.kind}]: {res.error.splitlines()[0]}")
+    finally:
+        # swap images hold hundreds of MB of hog data: keep only the logs
+        if os.environ.get("KEXP_KEEP_DISKS") != "1":
+            for fname in scn.disks:
+                (rundir / fname).unlink(missing_ok=True)
     res.seconds = time.monotonic() - t0
     return res
 
