@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
+import traceback
 from pathlib import Path
 
 from . import kernel as kmod
@@ -58,29 +60,40 @@ def cmd_run(args) -> int:
         latest.unlink()
     latest.symlink_to(top.name)
     res: list[results.ScenarioResult] = []
-    kinfo = {}
-    for kind in kinds:
-        try:
-            k = _kernel(kind, args)
-        except HarnessError as e:
-            log("ERROR", f"{kind} kernel: {e}")
-            for s in scns:
-                res.append(results.ScenarioResult(s.name, kind, "ERROR", error=f"{e.stage}: {e}"))
-            continue
-        kinfo[kind] = k.to_dict()
-        for s in scns:
-            log("scenario", f"{s.name} on the {kind} kernel ({k.release})")
-            res.append(scenario.run(s, k, top / s.name / kind))
+    kinfo: dict = {}
     cmdline = "python -m harness " + shlex.join(sys.argv[1:])
-    rec = results.RunRecord(started=top.name, kernel=kinfo, results=res, command=cmdline)
+    try:
+        for kind in kinds:
+            try:
+                k = _kernel(kind, args)
+            except Exception as e:  # HarnessError or a harness bug: both exit 2
+                stage = getattr(e, "stage", "harness")
+                log("ERROR", f"{kind} kernel: {stage}: {e}")
+                for s in scns:
+                    res.append(results.ScenarioResult(s.name, kind, "ERROR", error=f"{stage}: {e}"))
+                continue
+            kinfo[kind] = k.to_dict()
+            for s in scns:
+                log("scenario", f"{s.name} on the {kind} kernel ({k.release})")
+                res.append(scenario.run(s, k, top / s.name / kind))
+    finally:
+        # written on every exit, Ctrl-C included, with what ran so far
+        rec = results.RunRecord(started=top.name, kernel=kinfo, results=res, command=cmdline)
+        write_all(rec, top)
+    return results.exit_code(res)
+
+
+def write_all(rec: results.RunRecord, top: Path) -> None:
     results.write_json(rec, top / "results.json")
     results.write_junit(rec, top / "junit.xml")
-    results.write_html(rec, top / "report.html")
-    txt = results.table(res)
+    txt = results.table(rec.results)
     (top / "report.txt").write_text(txt + "\n")
+    try:
+        results.write_html(rec, top / "report.html")
+    except Exception as e:  # the report is a view; results.json is the record
+        log("warning", f"report.html not written: {type(e).__name__}: {e}")
     print(txt)
     print(f"results: {top}/results.json  junit: {top}/junit.xml  report: {top}/report.html")
-    return results.exit_code(res)
 
 
 def cmd_shell(args) -> int:
@@ -158,11 +171,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow", action="append")
     p.set_defaults(fn=cmd_scan)
     args = ap.parse_args(argv)
+    return guarded(args.fn, args)
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def guarded(fn, args) -> int:
+    """Exit codes: the command's own (0 pass, 1 fail); 2 for any infrastructure
+    error or unexpected exception; 130 on Ctrl-C/SIGTERM.  Every guest this
+    process started is stopped on the way out."""
+    old = signal.signal(signal.SIGTERM, _sigterm)
     try:
-        return args.fn(args)
+        return fn(args)
     except HarnessError as e:
         log("ERROR", f"{e.stage}: {e}")
         return 2
-    except KeyError as e:
-        log("ERROR", str(e))
+    except KeyboardInterrupt:
+        n = vm.kill_all()
+        log("ERROR", f"interrupted; stopped {n} guest(s)")
+        return 130
+    except Exception as e:  # a harness bug is an infrastructure error, not a test failure
+        log("ERROR", f"unexpected {type(e).__name__}: {e}\n{traceback.format_exc()}")
         return 2
+    finally:
+        vm.kill_all()
+        signal.signal(signal.SIGTERM, old)

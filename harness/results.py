@@ -1,17 +1,23 @@
-"""Outcomes, results.json, JUnit XML and a readable report.
+"""Outcomes, results.json, JUnit XML and the text table.
 
 Outcome per scenario run:
-  PASS  -- every check ran in the guest and measured the expected outcome
-  FAIL  -- a guest check measured the wrong outcome, or an unexpected splat
+  PASS  -- every check was judged and met its bound
+  XFAIL -- the unpatched kernel lacks the scenario's feature, as expected, and
+           every check that does not need the feature passed (a success)
   SKIP  -- every check was skipped (e.g. a tool missing in the guest)
-  ERROR -- infrastructure: build, boot, lost guest, timeout, no KTAP verdict
+  FAIL  -- a check failed, an unexpected warning/lockdep splat, or the feature
+           is present where it must not be
+  CRASH -- the kernel under test panicked, oopsed, hit BUG/KASAN, hung or
+           stalled (console scanned in every case, timeouts included): a failure
+  ERROR -- infrastructure: build, QEMU, host tools, the harness's own timeout,
+           or a harness bug (an unexpected exception)
 
-Exit code of a run: 0 all PASS/SKIP, 1 any FAIL, 2 any ERROR (ERROR wins).
+Exit code of a run: 0 if every outcome is PASS, XFAIL or SKIP; 1 if any is
+FAIL or CRASH; 2 if any is ERROR (ERROR wins).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import platform
 import time
@@ -19,15 +25,21 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ORDER = {"PASS": 0, "SKIP": 0, "FAIL": 1, "ERROR": 2}
+OUTCOMES = ("PASS", "XFAIL", "SKIP", "FAIL", "CRASH", "ERROR")
+ORDER = {"PASS": 0, "XFAIL": 0, "SKIP": 0, "FAIL": 1, "CRASH": 1, "ERROR": 2}
+# splat kinds that mean the kernel under test crashed, hung or stalled
+CRASH_KINDS = frozenset({"panic", "oops", "bug", "kasan", "hung_task", "rcu_stall", "soft_lockup"})
 
 
 @dataclass
 class Check:
     name: str
-    status: str  # PASS FAIL SKIP ERROR
+    status: str  # PASS FAIL SKIP ERROR XFAIL
     detail: str = ""
     diagnostics: list[str] = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+    bound: str = ""
+    doc: str = ""
 
 
 @dataclass
@@ -45,6 +57,8 @@ class ScenarioResult:
     reproducer: str = ""
     metrics: dict = field(default_factory=dict)
     feature_missing: bool = False
+    crash: str = ""  # why the outcome is CRASH (panic, hung task, ...)
+    strict: bool = False
 
     def check(self, name: str) -> Check | None:
         for c in self.checks:
@@ -53,22 +67,25 @@ class ScenarioResult:
         return None
 
 
-def decide(checks: list[Check], splats: list, error: str = "") -> str:
+def decide(checks: list[Check], splats: list, error: str = "", crash: str = "") -> str:
+    """The outcome of one scenario run (see the module docstring)."""
     if error:
         return "ERROR"
-    if any(c.status == "ERROR" for c in checks):
+    if crash or any(s.get("kind") in CRASH_KINDS for s in splats):
+        return "CRASH"
+    if not checks or any(c.status == "ERROR" for c in checks):
         return "ERROR"
     if any(c.status == "FAIL" for c in checks) or splats:
         return "FAIL"
-    if checks and all(c.status == "SKIP" for c in checks):
+    if any(c.status == "XFAIL" for c in checks):
+        return "XFAIL"
+    if all(c.status == "SKIP" for c in checks):
         return "SKIP"
-    if not checks:
-        return "ERROR"
     return "PASS"
 
 
 def exit_code(results: list[ScenarioResult]) -> int:
-    return max((ORDER[r.outcome] for r in results), default=0)
+    return max((ORDER.get(r.outcome, 2) for r in results), default=0)
 
 
 @dataclass
@@ -88,7 +105,7 @@ class RunRecord:
 
 
 def summary(results: list[ScenarioResult]) -> dict:
-    s = {"PASS": 0, "FAIL": 0, "SKIP": 0, "ERROR": 0}
+    s = dict.fromkeys(OUTCOMES, 0)
     for r in results:
         s[r.outcome] += 1
     return s
@@ -99,101 +116,77 @@ def write_json(rec: RunRecord, path: Path) -> None:
 
 
 def write_junit(rec: RunRecord, path: Path) -> None:
+    """One testsuite per scenario run, one testcase per check.
+
+    XFAIL (the feature absent on the unpatched kernel, as expected) is a
+    passing testcase; CRASH is a failure of type "crash"; ERROR an error."""
     suites = ET.Element("testsuites", name="kexp")
     for r in rec.results:
         ts = ET.SubElement(suites, "testsuite", name=f"{r.scenario}[{r.kernel}]",
                            tests=str(max(1, len(r.checks))), time=f"{r.seconds:.1f}")
+        ET.SubElement(ET.SubElement(ts, "properties"), "property", name="outcome", value=r.outcome)
         if r.error:
             tc = ET.SubElement(ts, "testcase", classname=r.scenario, name="run")
             ET.SubElement(tc, "error", message=r.error.splitlines()[0][:200]).text = r.error
+        if r.crash:
+            tc = ET.SubElement(ts, "testcase", classname=f"{r.scenario}.{r.kernel}", name="kernel")
+            ET.SubElement(tc, "failure", type="crash", message=r.crash[:200]).text = r.crash
         for c in r.checks:
             tc = ET.SubElement(ts, "testcase", classname=f"{r.scenario}.{r.kernel}", name=c.name)
+            text = "\n".join([*(f"{k}={v}" for k, v in c.values.items()), *c.diagnostics])
             if c.status == "FAIL":
-                ET.SubElement(tc, "failure", message=c.detail[:200]).text = "\n".join(c.diagnostics)
+                ET.SubElement(tc, "failure", message=c.detail[:200]).text = text
             elif c.status == "ERROR":
-                ET.SubElement(tc, "error", message=c.detail[:200])
+                ET.SubElement(tc, "error", message=c.detail[:200]).text = text
             elif c.status == "SKIP":
                 ET.SubElement(tc, "skipped", message=c.detail[:200])
+            elif c.status == "XFAIL":
+                ET.SubElement(tc, "system-out").text = f"expected: {c.detail}"
         for s in r.splats:
             tc = ET.SubElement(ts, "testcase", classname=f"{r.scenario}.{r.kernel}",
                                name=f"splat:{s['kind']}")
-            ET.SubElement(tc, "failure", message=s["line"][:200]).text = s["context"]
+            ET.SubElement(tc, "failure", type="crash" if s["kind"] in CRASH_KINDS else "splat",
+                          message=s["line"][:200]).text = s["context"]
     ET.ElementTree(suites).write(path, encoding="unicode", xml_declaration=True)
+
+
+def note(r: ScenarioResult) -> str:
+    if r.error:
+        return r.error.splitlines()[0][:70]
+    if r.crash:
+        return "crash: " + r.crash.splitlines()[0][:62]
+    if r.splats:
+        return f"{len(r.splats)} splat(s): " + ",".join(sorted({s['kind'] for s in r.splats}))
+    bad = [k.name for k in r.checks if k.status in ("FAIL", "ERROR")]
+    if bad:
+        return ("failed: " + ",".join(bad))[:70]
+    if r.outcome == "XFAIL":
+        return "feature absent on the unpatched kernel, as expected"
+    return ""
 
 
 def table(results: list[ScenarioResult]) -> str:
     rows = [("scenario", "kernel", "outcome", "checks", "time", "note")]
     for r in results:
-        c = {"PASS": 0, "FAIL": 0, "SKIP": 0, "ERROR": 0}
+        c = dict.fromkeys(("PASS", "FAIL", "SKIP", "ERROR", "XFAIL"), 0)
         for k in r.checks:
-            c[k.status] += 1
-        note = ""
-        if r.error:
-            note = r.error.splitlines()[0][:60]
-        elif r.feature_missing:
-            note = "feature missing"
-        elif r.splats:
-            note = f"{len(r.splats)} splat(s): " + ",".join(sorted({s['kind'] for s in r.splats}))
-        else:
-            bad = [k.name for k in r.checks if k.status == "FAIL"]
-            note = ("failed: " + ",".join(bad))[:60] if bad else ""
+            c[k.status] = c.get(k.status, 0) + 1
         rows.append((r.scenario, r.kernel, r.outcome,
                      f"{c['PASS']}/{len(r.checks)} ok" + (f", {c['SKIP']} skip" if c["SKIP"] else ""),
-                     f"{r.seconds:.0f}s", note))
+                     f"{r.seconds:.0f}s", note(r)))
     w = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(v).ljust(w[i]) for i, v in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * x for x in w))
     s = summary(results)
-    absent = sum(1 for r in results if r.feature_missing and r.kernel == "baseline")
-    line = f"scenario runs: PASS {s['PASS']}, FAIL {s['FAIL'] - absent}, SKIP {s['SKIP']}, ERROR {s['ERROR']}"
-    if absent:
-        line += f"; feature missing on the baseline kernel, as expected: {absent}"
-    lines.append(line)
+    lines.append("scenario runs: " + ", ".join(f"{k} {s[k]}" for k in OUTCOMES)
+                 + f"; exit code {exit_code(results)}")
     return "\n".join(lines)
 
 
-def _bar_svg(values: list[tuple[str, float]], unit: str, width: int = 480) -> str:
-    if not values:
-        return ""
-    vmax = max(v for _, v in values) or 1.0
-    h = 22 * len(values) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 260}" height="{h}">']
-    for i, (label, v) in enumerate(values):
-        y = 5 + 22 * i
-        bw = max(1, int(width * v / vmax))
-        parts.append(f'<text x="0" y="{y + 14}" font-size="12">{html.escape(label)}</text>')
-        parts.append(f'<rect x="160" y="{y}" width="{bw}" height="16" fill="#4a7ab5"/>')
-        parts.append(f'<text x="{165 + bw}" y="{y + 13}" font-size="11">{v:.3g} {unit}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def write_html(rec: RunRecord, path: Path) -> None:
-    colour = {"PASS": "#2e7d32", "FAIL": "#c62828", "SKIP": "#777", "ERROR": "#e65100"}
-    out = ["<!doctype html><meta charset=utf-8><title>kexp run</title>",
-           "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}"
-           "pre{background:#f4f4f4;padding:6px;overflow:auto}</style>",
-           f"<h1>kexp run {html.escape(rec.started)}</h1>",
-           f"<p>kernel: {html.escape(json.dumps(rec.kernel))}</p>",
-           f"<p>command: <code>{html.escape(rec.command)}</code></p><table>",
-           "<tr><th>scenario</th><th>kernel</th><th>outcome</th><th>time</th><th>checks</th></tr>"]
-    for r in rec.results:
-        checks = "<br>".join(
-            f'<span style="color:{colour[c.status]}">{c.status}</span> {html.escape(c.name)}'
-            + (f" <small>{html.escape(c.detail)}</small>" if c.detail else "") for c in r.checks)
-        out.append(f"<tr><td>{r.scenario}</td><td>{r.kernel}</td>"
-                   f'<td style="color:{colour[r.outcome]}"><b>{r.outcome}</b></td>'
-                   f"<td>{r.seconds:.0f}s</td><td>{checks}"
-                   + (f"<pre>{html.escape(r.error)}</pre>" if r.error else "")
-                   + "".join(f"<pre>{html.escape(s['context'])}</pre>" for s in r.splats)
-                   + "</td></tr>")
-    out.append("</table>")
-    for r in rec.results:
-        plots = r.metrics.get("plots", {})
-        for title, spec in plots.items():
-            out.append(f"<h3>{html.escape(r.scenario)} [{r.kernel}]: {html.escape(title)}</h3>")
-            out.append(_bar_svg([(k, float(v)) for k, v in spec["values"]], spec.get("unit", "")))
-    path.write_text("\n".join(out))
+    from . import report
+
+    report.write_html(rec, path)
 
 
 def stamp() -> str:

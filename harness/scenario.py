@@ -2,31 +2,38 @@
 
 A scenario is a Python module (harness/scenarios/<name>.py) exposing
 ``SCENARIO = Scenario(...)`` plus a jinja2 template of the guest script
-(harness/templates/<name>.sh.j2).  The guest prints KTAP on stdout; the host
-parses it, scans the console and dmesg for splats, and lets the scenario turn
-guest-measured files into metrics.
+(harness/templates/<name>.sh.j2).  The scenario declares its checks
+(``harness.checks.CheckDef``); the guest measures each one and prints the raw
+values as KTAP diagnostics; the host judges them in Python, scans the console
+and dmesg for splats (timeouts and panics included) and decides the outcome.
+
+Negative controls are variants of a scenario (``Scenario.negative``) whose
+setup makes named checks fail; ``make test`` asserts that they do.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import os
 import shlex
 import subprocess
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
+from . import checks as ck
 from . import console, kconfig, ktap, vm
 from .errors import HarnessError, ScenarioError
 from .kernel import Kernel
 from .paths import GUEST_SRC, TEMPLATES, cache_dir
 from .printer import log
-from .results import Check, ScenarioResult, decide
+from .results import CRASH_KINDS, Check, ScenarioResult, decide
 
 
 @dataclass
@@ -40,16 +47,31 @@ class Scenario:
     allow_patterns: tuple[str, ...] = ()
     feature: str | None = None  # None: no new kernel feature (runs the same on baseline)
     params: dict = field(default_factory=dict)
-    # evaluate(result, rundir, kernel) may add Checks/metrics from guest-measured files
+    checks: tuple[ck.CheckDef, ...] = ()  # declared once: KTAP plan, skip list, judges
+    # evaluate(result, rundir, kernel) may add metrics (tables, plots) from guest files
     evaluate: Callable[[ScenarioResult, Path, Kernel], None] | None = None
     # prepare(kernel, rundir) -> dict: host-side build steps (e.g. a kselftest
     # from the kernel tree); the dict is available to the template as `extra`
     prepare: Callable[[Kernel, Path], dict] | None = None
     ci: bool = True  # part of `make test`
+    # negative control: checks that must FAIL in this variant (empty: a normal scenario)
+    expect_fail: tuple[str, ...] = ()
+    base: str = ""  # the scenario a negative control is a variant of
 
     @property
     def template_name(self) -> str:
-        return self.template or f"{self.name}.sh.j2"
+        return self.template or f"{(self.base or self.name)}.sh.j2"
+
+    def negative(self, suffix: str, description: str, expect_fail: tuple[str, ...],
+                 **params) -> Scenario:
+        """A negative control: this scenario with ``params`` changed so that
+        the ``expect_fail`` checks must fail (run on the patched kernel)."""
+        names = {c.name for c in self.checks}
+        if not set(expect_fail) <= names:
+            raise ValueError(f"{self.name}: unknown checks {set(expect_fail) - names}")
+        return dataclasses.replace(self, name=f"{self.name}-{suffix}", description=description,
+                                   params={**self.params, **params}, expect_fail=expect_fail,
+                                   base=self.base or self.name, ci=False)
 
 
 def guest_tools() -> Path:
@@ -117,20 +139,29 @@ def requested_options(kernel: Kernel) -> list[str]:
     return [f"{e.name}={e.value}" for e in req.values()]
 
 
-def run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None = None) -> ScenarioResult:
-    """Run one scenario on one kernel.  Never raises for infrastructure errors:
-    they come back as outcome ERROR with the message."""
+def run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None = None,
+        strict: bool | None = None) -> ScenarioResult:
+    """Run one scenario on one kernel.  Never raises (but for Ctrl-C):
+    infrastructure errors and harness bugs come back as outcome ERROR."""
     rundir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     res = ScenarioResult(scenario=scn.name, kernel=kernel.kind, outcome="ERROR", rundir=str(rundir))
+    res.strict = ck.strict_mode() if strict is None else strict
+    res.reproducer = f"make scenario S={scn.name}" + (" BASELINE=1" if kernel.kind == "baseline" else "")
     try:
         _run(scn, kernel, rundir, accel, res)
     except HarnessError as e:
         res.error = f"{e.stage}: {e}"
         res.outcome = "ERROR"
         log("ERROR", f"{scn.name}[{kernel.kind}]: {res.error.splitlines()[0]}")
+    except Exception as e:  # a harness bug: still a result, still exit 2
+        res.error = f"harness: unexpected {type(e).__name__}: {e}\n{traceback.format_exc()}"
+        res.outcome = "ERROR"
+        log("ERROR", f"{scn.name}[{kernel.kind}]: {res.error.splitlines()[0]}")
     finally:
         # swap images hold hundreds of MB of hog data: keep only the logs
+        # (any guest using them has been stopped by now, Ctrl-C included)
+        vm.kill_all()
         if os.environ.get("KEXP_KEEP_DISKS") != "1":
             for fname in scn.disks:
                 (rundir / fname).unlink(missing_ok=True)
@@ -138,23 +169,31 @@ def run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None = None) -
     return res
 
 
+def _make_disks(scn: Scenario, spec: vm.GuestSpec, rundir: Path) -> dict[str, str]:
+    disks = {}
+    for fname, size in scn.disks.items():
+        p = rundir / fname
+        p.unlink(missing_ok=True)
+        r = subprocess.run(["truncate", "-s", size, str(p)], capture_output=True, text=True)
+        if r.returncode:
+            raise ScenarioError(f"cannot create disk {p} ({size}): {r.stderr.strip()}")
+        spec.disks.append(str(p))
+        disks[fname] = f"/dev/vd{chr(ord('a') + len(disks))}"
+    return disks
+
+
 def _run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None, res: ScenarioResult) -> None:
     tools = guest_tools()
     accel = accel or vm.accelerator(kernel.image)
     res.accel = accel
     spec = copy.deepcopy(scn.guest)
-    disks = {}
-    for fname, size in scn.disks.items():
-        p = rundir / fname
-        p.unlink(missing_ok=True)
-        subprocess.run(["truncate", "-s", size, str(p)], check=True)
-        spec.disks.append(str(p))
-        disks[fname] = f"/dev/vd{chr(ord('a') + len(disks))}"
+    disks = _make_disks(scn, spec, rundir)
     spec.rwdirs.append(str(rundir))
     (rundir / "requested-config.txt").write_text("\n".join(requested_options(kernel)) + "\n")
     ctx = {
         "scenario": scn.name, "kernel": kernel, "tools": str(tools), "out": str(rundir),
         "disks": disks, "params": scn.params, "spec": spec, "feature": scn.feature,
+        "checks": scn.checks,
         "extra": scn.prepare(kernel, rundir) if scn.prepare else {},
     }
     try:
@@ -162,33 +201,109 @@ def _run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None, res: Sc
     except jinja2.TemplateError as e:
         raise ScenarioError(f"template {scn.template_name}: {e}") from e
     (rundir / "guest.sh").write_text(script)
-    res.reproducer = f"make scenario S={scn.name}" + (" BASELINE=1" if kernel.kind == "baseline" else "")
     g = vm.run_exec(spec, kernel.image, f"bash {shlex.quote(str(rundir / 'guest.sh'))}", rundir, accel)
     res.boot_seconds = g.seconds
     (rundir / "ktap.log").write_text(g.stdout)
+    judge_run(scn, kernel.kind, g, rundir, res)
+
+
+def scan_splats(scn: Scenario, text: str) -> list[dict]:
+    seen, out = set(), []
+    for s in console.scan(text, scn.allow_splats, scn.allow_patterns):
+        key = (s.kind, s.line)
+        if key not in seen:
+            seen.add(key)
+            out.append({"kind": s.kind, "line": s.line, "context": s.context})
+    return out
+
+
+def judge_run(scn: Scenario, kind: str, g: vm.GuestResult, rundir: Path, res: ScenarioResult) -> None:
+    """Splats first (always, timeouts and panics included), then the checks."""
+    dmesg = rundir / "dmesg.txt"
+    text = g.console + "\n" + (dmesg.read_text(errors="replace") if dmesg.is_file() else "")
+    res.splats = scan_splats(scn, text)
+    crashes = [s for s in res.splats if s["kind"] in CRASH_KINDS]
+    if g.panicked and not crashes:
+        res.crash = "kernel panic"
+    elif crashes:
+        res.crash = f"{crashes[0]['kind']}: {crashes[0]['line']}"
     rep = ktap.parse(g.stdout)
+    if res.crash:
+        # judge what was measured before the crash; the outcome is CRASH
+        _judge_checks(scn, kind, g.stdout, rep, rundir, res, complete=rep.complete)
+        res.outcome = "CRASH"
+        log("result", f"{scn.name}[{kind}]: CRASH ({res.crash})")
+        return
+    if g.timed_out:
+        raise ScenarioError(f"guest gave no verdict within {scn.guest.timeout:.0f}s and its "
+                            f"console shows no crash or hang; see {rundir}/console.log")
     if not rep.version:
         raise ScenarioError(f"guest printed no KTAP (rc={g.rc}); stderr: {g.stderr.strip()[-500:]}")
-    for c in rep.cases:
-        res.checks.append(Check(c.name, c.status, c.directive if c.skipped else
-                                (c.diagnostics[-1] if c.diagnostics else ""), c.diagnostics))
     if not rep.complete:
         raise ScenarioError(f"KTAP incomplete: {len(rep.cases)} of {rep.plan} results "
                             f"(guest rc={g.rc}); see {rundir}/ktap.log")
     if "kexp: console capture check" not in g.console:
         log("warning", f"{scn.name}: the serial console log is empty; splats are scanned in dmesg only")
-    dmesg = rundir / "dmesg.txt"
-    text = g.console + "\n" + (dmesg.read_text(errors="replace") if dmesg.is_file() else "")
-    seen = set()
-    for s in console.scan(text, scn.allow_splats, scn.allow_patterns):
-        key = (s.kind, s.line)
-        if key not in seen:
-            seen.add(key)
-            res.splats.append({"kind": s.kind, "line": s.line, "context": s.context})
+    _judge_checks(scn, kind, g.stdout, rep, rundir, res, complete=True)
     if scn.evaluate:
-        scn.evaluate(res, rundir, kernel)
-    fp = res.check("feature_present")
-    res.feature_missing = bool(scn.feature and fp and fp.status == "FAIL")
+        scn.evaluate(res, rundir, kind)
     res.outcome = decide(res.checks, res.splats)
-    log("result", f"{scn.name}[{kernel.kind}]: {res.outcome}"
-                  + (" (feature missing)" if res.feature_missing else ""))
+    log("result", f"{scn.name}[{kind}]: {res.outcome}")
+
+
+def _judge_checks(scn: Scenario, kind: str, stdout: str, rep: ktap.Report, rundir: Path,
+                  res: ScenarioResult, complete: bool) -> None:
+    res.checks = judge(scn, kind, stdout, rep, rundir, strict=res.strict, complete=complete)
+    res.feature_missing = any(c.status == "XFAIL" for c in res.checks) or bool(
+        kind == "patched" and scn.feature and any(
+            c.name == "feature_present" and c.status == "FAIL" for c in res.checks))
+
+
+def judge(scn: Scenario, kind: str, stdout: str, rep: ktap.Report, rundir: Path,
+          strict: bool = False, complete: bool = True) -> list[Check]:
+    """Turn the guest's measurements into judged checks, in declared order.
+
+    * The feature probe runs first.  On the unpatched kernel an absent feature
+      is XFAIL (expected) and a present one FAIL; the checks that need the
+      feature are then SKIP ("feature absent"); every other check is judged.
+    * A check the guest skipped stays SKIP; in strict mode a required one
+      becomes FAIL.  A check the guest never reported is ERROR (or, after a
+      crash, SKIP "not reached").
+    * A judge that raises is a harness bug: it propagates (outcome ERROR).
+    """
+    meas = ck.parse_measurements(stdout)
+    cases = {c.name: c for c in rep.cases}
+    out: list[Check] = []
+    present = True
+    for d in scn.checks:
+        case = cases.get(d.name)
+        mk = ck.Judging(meas.get(d.name, {}), meas, scn.params, rundir, kind)
+
+        def made(v: ck.Verdict, status: str | None = None, d=d, case=case) -> Check:
+            return Check(d.name, status or v.status, v.detail,
+                         list(case.diagnostics) if case else [], v.values, v.bound, d.doc)
+
+        if d.needs_feature and not present:
+            out.append(made(ck.skip(ck.FEATURE_ABSENT)))
+            continue
+        if case is None:
+            out.append(made(ck.Verdict("ERROR" if complete else "SKIP",
+                                       "not reported by the guest" if complete else "not reached")))
+            continue
+        if case.skipped:
+            why = case.directive[4:].strip() or "skipped by the guest"
+            status = "FAIL" if (strict and d.required) else "SKIP"
+            out.append(made(ck.skip(why if status == "SKIP" else f"strict mode: required check "
+                                    f"skipped: {why}"), status))
+            continue
+        v = d.judge(mk)
+        if d.probe:
+            present = v.status == "PASS"
+            if kind == "baseline" and scn.feature:
+                if present:
+                    v = ck.fail(f"the feature is present on the unpatched kernel: {v.detail}",
+                                **v.values)
+                else:
+                    v = ck.Verdict("XFAIL", f"{ck.FEATURE_ABSENT}: {v.detail}", v.values)
+        out.append(made(v))
+    return out

@@ -17,6 +17,7 @@ console, hvc0, so vng's own serial console handling is left alone).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
@@ -208,11 +209,59 @@ class GuestResult:
     seconds: float
     argv: list[str]
     accel: str
+    timed_out: bool = False  # the harness stopped the guest after spec.timeout
+    panicked: bool = False  # "Kernel panic" on the guest console
+
+
+# --------------------------------------------------------------------------
+# every QEMU this process starts: stopped on any exit (Ctrl-C, SIGTERM, error)
+
+_LIVE: dict[int, subprocess.Popen] = {}
+
+
+def _track(p: subprocess.Popen) -> None:
+    _LIVE[p.pid] = p
+
+
+def _untrack(p: subprocess.Popen) -> None:
+    _LIVE.pop(p.pid, None)
+
+
+def _killgroup(p: subprocess.Popen) -> None:
+    """SIGKILL the session we started for ``p`` (vng and its QEMU), by PID."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    _untrack(p)
+
+
+def kill_all() -> int:
+    """Stop every guest this process started and has not reaped; returns how many."""
+    n = 0
+    for p in list(_LIVE.values()):
+        if p.poll() is None:
+            n += 1
+        _killgroup(p)
+    return n
+
+
+atexit.register(kill_all)
 
 
 def run_exec(spec: GuestSpec, image: str, cmd: str, rundir: Path, accel: str | None = None,
              env: dict | None = None) -> GuestResult:
-    """Boot, run ``cmd`` in the guest, power off.  Raises GuestLost/GuestTimeout."""
+    """Boot, run ``cmd`` in the guest, power off.
+
+    A guest that panics or outlives ``spec.timeout`` comes back with
+    ``panicked``/``timed_out`` set and its console, for the caller to scan
+    (a crash of the kernel under test is a verdict, not an infrastructure
+    error).  Raises GuestLost only when vng/QEMU itself failed to run."""
     accel = accel or accelerator(image)
     rundir.mkdir(parents=True, exist_ok=True)
     console = rundir / "console.log"
@@ -229,24 +278,31 @@ def run_exec(spec: GuestSpec, image: str, cmd: str, rundir: Path, accel: str | N
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, start_new_session=True, env=e, cwd=str(rundir))
+    _track(p)
+    timed_out = False
     try:
         out, err = p.communicate(timeout=spec.timeout)
-    except subprocess.TimeoutExpired as e:
+    except subprocess.TimeoutExpired:
+        timed_out = True
         os.killpg(p.pid, signal.SIGKILL)  # our own session: vng and its qemu
         out, err = p.communicate()
-        dt = time.monotonic() - t0
-        _save(rundir, out, err)
-        raise GuestTimeout(f"{spec.name}: no verdict after {dt:.0f}s (console: {console})") from e
+    except BaseException:
+        _killgroup(p)  # Ctrl-C, SIGTERM: never leave a QEMU behind
+        raise
+    finally:
+        _untrack(p)
     dt = time.monotonic() - t0
     so, se = _save(rundir, out, err)
     ctext = console.read_text(errors="replace")
-    log("vm", f"{spec.name}: guest exited rc={p.returncode} after {dt:.1f}s")
-    if PANIC_RE.search(ctext):
-        raise GuestLost(f"{spec.name}: kernel panic (console: {console})\n"
-                        + "\n".join(ctext.splitlines()[-15:]))
-    if p.returncode == 255 and not so.strip():
+    panicked = bool(PANIC_RE.search(ctext))
+    if timed_out:
+        log("vm", f"{spec.name}: stopped after {dt:.0f}s (timeout {spec.timeout:.0f}s)")
+    else:
+        log("vm", f"{spec.name}: guest exited rc={p.returncode} after {dt:.1f}s")
+    if not timed_out and not panicked and p.returncode == 255 and not so.strip():
         raise GuestLost(f"{spec.name}: vng/qemu failed (rc=255): {se.strip()[-800:]}")
-    return GuestResult(spec.name, p.returncode, so, se, ctext, dt, argv, accel)
+    return GuestResult(spec.name, p.returncode, so, se, ctext, dt, argv, accel,
+                       timed_out=timed_out, panicked=panicked)
 
 
 def _save(rundir: Path, out: bytes, err: bytes) -> tuple[str, str]:
@@ -401,6 +457,7 @@ class SshGuest:
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out,
                                      stderr=subprocess.STDOUT, start_new_session=True, env=env,
                                      cwd=str(d))
+        _track(self.proc)
         try:
             self._connect(d, sock, spec, ready_timeout)
         except BaseException:
@@ -408,9 +465,8 @@ class SshGuest:
             raise
 
     def _kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # our own session only
-            self.proc.wait()
+        if self.proc is not None:
+            _killgroup(self.proc)  # our own session only
         self.proc = None
         self.out.close()
 
@@ -467,10 +523,9 @@ class SshGuest:
                 ch.recv_exit_status()
             self.proc.wait(timeout=60)
         except Exception:
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # our own session only
-                self.proc.wait()
+            pass  # killed below
         finally:
+            _killgroup(self.proc)  # no-op if it exited; our own session only
             if getattr(self, "transport", None):
                 self.transport.close()
             self.out.close()

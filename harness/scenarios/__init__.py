@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ..errors import HarnessError
 from ..scenario import Scenario
 
 
@@ -21,5 +22,5 @@ def all_scenarios() -> dict[str, Scenario]:
 def get(name: str) -> Scenario:
     s = all_scenarios()
     if name not in s:
-        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(s)}")
+        raise HarnessError(f"unknown scenario {name!r}; known: {', '.join(s)}")
     return s[name]
