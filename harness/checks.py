@@ -64,6 +64,7 @@ class Judging:
     params: dict
     rundir: Path
     kernel: str = "patched"  # patched | baseline
+    info: dict = field(default_factory=dict)  # the kernel record (release, head, ...)
 
     def int(self, key: str, default: int | None = None) -> int | None:
         """An integer measurement; None (or ``default``) if absent or not a number."""

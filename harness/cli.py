@@ -43,7 +43,8 @@ def cmd_kernel(args) -> int:
 
 def cmd_list(args) -> int:
     for name, s in all_scenarios().items():
-        tag = "" if s.ci else " [not in make test]"
+        tag = (" [negative control]" if s.expect_fail else "") if s.expect_fail or s.ci \
+            else " [not in make test]"
         feat = f" (feature: {s.feature})" if s.feature else ""
         print(f"{name:22} {s.description}{feat}{tag}")
     return 0
@@ -115,6 +116,20 @@ def cmd_bench(args) -> int:
     return bench.main(runs=args.runs, reps=args.reps)
 
 
+def cmd_judge(args) -> int:
+    """Judge a saved run directory again (after changing a judge, say)."""
+    d = Path(args.rundir)
+    info = {}
+    rj = d.parent.parent / "results.json"
+    if rj.is_file():
+        info = json.loads(rj.read_text()).get("kernel", {}).get(args.kind, {})
+    res = scenario.rejudge(get(args.scenario), args.kind, d, info)
+    for c in res.checks:
+        print(f"{c.status:5} {c.name}: {c.detail}" + (f"  [bound: {c.bound}]" if c.bound else ""))
+    print(f"outcome {res.outcome}" + (f": {res.error}" if res.error else ""))
+    return results.exit_code([res])
+
+
 def cmd_parse(args) -> int:
     rep = ktap.parse(Path(args.log).read_text(errors="replace"))
     for c in rep.cases:
@@ -130,6 +145,18 @@ def cmd_scan(args) -> int:
     for s in sp:
         print(f"{s.kind}: line {s.line_no}: {s.line}")
     return 1 if sp else 0
+
+
+def cmd_host_check(args) -> int:
+    from . import hostcheck
+
+    problems = hostcheck.check()
+    for p in problems:
+        print(f"host-check: {p}")
+    if not problems:
+        print("host-check: ok: no guest-only daemon (sshd, nbd-server, earlyoom) runs or is enabled "
+              "on the host")
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=10, help="swap onsets for the latency table")
     p.add_argument("--reps", type=int, default=5, help="workload repetitions per boot (idle cost)")
     p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("judge", help="judge a saved scenario run directory again")
+    p.add_argument("scenario")
+    p.add_argument("rundir")
+    p.add_argument("--kind", default="patched", choices=["patched", "baseline"])
+    p.set_defaults(fn=cmd_judge)
     p = sub.add_parser("parse", help="parse a saved KTAP log")
     p.add_argument("log")
     p.set_defaults(fn=cmd_parse)
@@ -170,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("log")
     p.add_argument("--allow", action="append")
     p.set_defaults(fn=cmd_scan)
+    p = sub.add_parser("host-check", help="check that no guest-only daemon runs or is enabled on the host")
+    p.set_defaults(fn=cmd_host_check)
     args = ap.parse_args(argv)
     return guarded(args.fn, args)
 

@@ -49,7 +49,7 @@ class Scenario:
     params: dict = field(default_factory=dict)
     checks: tuple[ck.CheckDef, ...] = ()  # declared once: KTAP plan, skip list, judges
     # evaluate(result, rundir, kernel) may add metrics (tables, plots) from guest files
-    evaluate: Callable[[ScenarioResult, Path, Kernel], None] | None = None
+    evaluate: Callable[[ScenarioResult, Path, str], None] | None = None
     # prepare(kernel, rundir) -> dict: host-side build steps (e.g. a kselftest
     # from the kernel tree); the dict is available to the template as `extra`
     prepare: Callable[[Kernel, Path], dict] | None = None
@@ -63,7 +63,7 @@ class Scenario:
         return self.template or f"{(self.base or self.name)}.sh.j2"
 
     def negative(self, suffix: str, description: str, expect_fail: tuple[str, ...],
-                 **params) -> Scenario:
+                 guest: vm.GuestSpec | None = None, **params) -> Scenario:
         """A negative control: this scenario with ``params`` changed so that
         the ``expect_fail`` checks must fail (run on the patched kernel)."""
         names = {c.name for c in self.checks}
@@ -71,7 +71,8 @@ class Scenario:
             raise ValueError(f"{self.name}: unknown checks {set(expect_fail) - names}")
         return dataclasses.replace(self, name=f"{self.name}-{suffix}", description=description,
                                    params={**self.params, **params}, expect_fail=expect_fail,
-                                   base=self.base or self.name, ci=False)
+                                   base=self.base or self.name, ci=False,
+                                   guest=guest or self.guest)
 
 
 def guest_tools() -> Path:
@@ -204,7 +205,7 @@ def _run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None, res: Sc
     g = vm.run_exec(spec, kernel.image, f"bash {shlex.quote(str(rundir / 'guest.sh'))}", rundir, accel)
     res.boot_seconds = g.seconds
     (rundir / "ktap.log").write_text(g.stdout)
-    judge_run(scn, kernel.kind, g, rundir, res)
+    judge_run(scn, kernel.kind, g, rundir, res, kernel.to_dict())
 
 
 def scan_splats(scn: Scenario, text: str) -> list[dict]:
@@ -217,7 +218,8 @@ def scan_splats(scn: Scenario, text: str) -> list[dict]:
     return out
 
 
-def judge_run(scn: Scenario, kind: str, g: vm.GuestResult, rundir: Path, res: ScenarioResult) -> None:
+def judge_run(scn: Scenario, kind: str, g: vm.GuestResult, rundir: Path, res: ScenarioResult,
+              info: dict | None = None) -> None:
     """Splats first (always, timeouts and panics included), then the checks."""
     dmesg = rundir / "dmesg.txt"
     text = g.console + "\n" + (dmesg.read_text(errors="replace") if dmesg.is_file() else "")
@@ -230,7 +232,7 @@ def judge_run(scn: Scenario, kind: str, g: vm.GuestResult, rundir: Path, res: Sc
     rep = ktap.parse(g.stdout)
     if res.crash:
         # judge what was measured before the crash; the outcome is CRASH
-        _judge_checks(scn, kind, g.stdout, rep, rundir, res, complete=rep.complete)
+        _judge_checks(scn, kind, g.stdout, rep, rundir, res, rep.complete, info or {})
         res.outcome = "CRASH"
         log("result", f"{scn.name}[{kind}]: CRASH ({res.crash})")
         return
@@ -244,7 +246,7 @@ def judge_run(scn: Scenario, kind: str, g: vm.GuestResult, rundir: Path, res: Sc
                             f"(guest rc={g.rc}); see {rundir}/ktap.log")
     if "kexp: console capture check" not in g.console:
         log("warning", f"{scn.name}: the serial console log is empty; splats are scanned in dmesg only")
-    _judge_checks(scn, kind, g.stdout, rep, rundir, res, complete=True)
+    _judge_checks(scn, kind, g.stdout, rep, rundir, res, True, info or {})
     if scn.evaluate:
         scn.evaluate(res, rundir, kind)
     res.outcome = decide(res.checks, res.splats)
@@ -252,15 +254,16 @@ def judge_run(scn: Scenario, kind: str, g: vm.GuestResult, rundir: Path, res: Sc
 
 
 def _judge_checks(scn: Scenario, kind: str, stdout: str, rep: ktap.Report, rundir: Path,
-                  res: ScenarioResult, complete: bool) -> None:
-    res.checks = judge(scn, kind, stdout, rep, rundir, strict=res.strict, complete=complete)
+                  res: ScenarioResult, complete: bool, info: dict) -> None:
+    res.checks = judge(scn, kind, stdout, rep, rundir, strict=res.strict, complete=complete,
+                       info=info)
     res.feature_missing = any(c.status == "XFAIL" for c in res.checks) or bool(
         kind == "patched" and scn.feature and any(
             c.name == "feature_present" and c.status == "FAIL" for c in res.checks))
 
 
 def judge(scn: Scenario, kind: str, stdout: str, rep: ktap.Report, rundir: Path,
-          strict: bool = False, complete: bool = True) -> list[Check]:
+          strict: bool = False, complete: bool = True, info: dict | None = None) -> list[Check]:
     """Turn the guest's measurements into judged checks, in declared order.
 
     * The feature probe runs first.  On the unpatched kernel an absent feature
@@ -277,7 +280,7 @@ def judge(scn: Scenario, kind: str, stdout: str, rep: ktap.Report, rundir: Path,
     present = True
     for d in scn.checks:
         case = cases.get(d.name)
-        mk = ck.Judging(meas.get(d.name, {}), meas, scn.params, rundir, kind)
+        mk = ck.Judging(meas.get(d.name, {}), meas, scn.params, rundir, kind, info or {})
 
         def made(v: ck.Verdict, status: str | None = None, d=d, case=case) -> Check:
             return Check(d.name, status or v.status, v.detail,
@@ -297,13 +300,35 @@ def judge(scn: Scenario, kind: str, stdout: str, rep: ktap.Report, rundir: Path,
                                     f"skipped: {why}"), status))
             continue
         v = d.judge(mk)
+        if v.status == "SKIP" and strict and d.required:
+            v = ck.fail(f"strict mode: required check skipped: {v.detail}", **v.values)
         if d.probe:
             present = v.status == "PASS"
             if kind == "baseline" and scn.feature:
                 if present:
                     v = ck.fail(f"the feature is present on the unpatched kernel: {v.detail}",
                                 **v.values)
-                else:
+                elif "setup_error" not in v.values:  # absent, not "could not look"
                     v = ck.Verdict("XFAIL", f"{ck.FEATURE_ABSENT}: {v.detail}", v.values)
         out.append(made(v))
     return out
+
+
+def rejudge(scn: Scenario, kind: str, rundir: Path, info: dict | None = None,
+            strict: bool = False) -> ScenarioResult:
+    """Judge a saved run directory again (ktap.log, console.log and the
+    guest's files): what the unit tests feed recorded and doctored guest
+    output through, and ``python -m harness judge``."""
+    res = ScenarioResult(scenario=scn.name, kernel=kind, outcome="ERROR", rundir=str(rundir),
+                         strict=strict)
+    stdout = (rundir / "ktap.log").read_text(errors="replace")
+    cons = rundir / "console.log"
+    g = vm.GuestResult(scn.guest.name, 0, stdout, "", cons.read_text(errors="replace")
+                       if cons.is_file() else "kexp: console capture check", 0.0, [], "tcg",
+                       panicked=False)
+    g.panicked = bool(vm.PANIC_RE.search(g.console))
+    try:
+        judge_run(scn, kind, g, rundir, res, info)
+    except HarnessError as e:
+        res.error = f"{e.stage}: {e}"
+    return res

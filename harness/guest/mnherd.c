@@ -3,13 +3,20 @@
  * mnherd - many readers of /dev/mem_notify, to check bounded wakeups.
  *
  *   mnherd NREADERS TIMEOUT_S LOG
+ *   mnherd calib NREADERS LOG
  *
  * Opens NREADERS descriptors; half wait in poll(), half in epoll_wait() (each
  * with its own epoll instance).  Every reader records the CLOCK_MONOTONIC time
  * it was woken and the record it read.  Prints "mnherd: ready" once all wait,
  * and exits when every reader has heard of an event or TIMEOUT_S passes.
  * LOG lines: <idx> <poll|epoll> <wake ns> <seq> <kind> <event kts ns>
+ *
+ * calib: the same readers wait on one eventfd instead, released all at once
+ * by a single write; LOG gets the same lines (seq 0, kind 0, the write's time
+ * as kts).  The time for the last of them to run is what this guest needs to
+ * schedule NREADERS woken threads: the scheduling part of a herd's delay.
  */
+#include <sys/eventfd.h>
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +42,7 @@ struct reader {
 };
 
 static struct reader *rd;
-static int nready, ndone;
+static int nready, ndone, calib;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *run(void *arg)
@@ -59,7 +66,7 @@ static void *run(void *arg)
 			return NULL;
 	}
 	r->t = now_ns();
-	if (read(r->fd, &r->ev, sizeof(r->ev)) != sizeof(r->ev))
+	if (!calib && read(r->fd, &r->ev, sizeof(r->ev)) != sizeof(r->ev))
 		return NULL;
 	pthread_mutex_lock(&lock);
 	r->done = 1;
@@ -72,23 +79,34 @@ int main(int argc, char **argv)
 {
 	pthread_attr_t at;
 	pthread_t th;
-	int n, timeout, i, all;
-	uint64_t end;
+	int n, timeout, i, all, efd = -1;
+	uint64_t end, t_release = 0;
 	FILE *f;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: mnherd NREADERS TIMEOUT_S LOG\n");
+		fprintf(stderr, "usage: mnherd NREADERS TIMEOUT_S LOG | mnherd calib NREADERS LOG\n");
 		return 2;
 	}
-	n = atoi(argv[1]);
-	timeout = atoi(argv[2]);
+	if (!strcmp(argv[1], "calib")) {
+		calib = 1;
+		n = atoi(argv[2]);
+		timeout = 60;
+		efd = eventfd(0, EFD_NONBLOCK);
+		if (efd < 0) {
+			perror("mnherd: eventfd");
+			return 1;
+		}
+	} else {
+		n = atoi(argv[1]);
+		timeout = atoi(argv[2]);
+	}
 	rd = calloc(n, sizeof(*rd));
 	pthread_attr_init(&at);
 	pthread_attr_setstacksize(&at, 64 << 10);
 	for (i = 0; i < n; i++) {
 		rd[i].idx = i;
 		rd[i].ep = -1;
-		rd[i].fd = open("/dev/mem_notify", O_RDONLY | O_NONBLOCK);
+		rd[i].fd = calib ? efd : open("/dev/mem_notify", O_RDONLY | O_NONBLOCK);
 		if (rd[i].fd < 0) {
 			fprintf(stderr, "mnherd: open #%d: %s\n", i, strerror(errno));
 			return 1;
@@ -113,6 +131,13 @@ int main(int argc, char **argv)
 	usleep(300000);		/* let every thread block in poll/epoll_wait */
 	printf("mnherd: ready %d readers\n", n);
 	fflush(stdout);
+	if (calib) {
+		uint64_t one = 1;
+
+		t_release = now_ns();
+		if (write(efd, &one, sizeof(one)) != sizeof(one))
+			return 1;
+	}
 	end = now_ns() + (uint64_t)timeout * 1000000000ull;
 	do {
 		usleep(20000);
@@ -128,7 +153,7 @@ int main(int argc, char **argv)
 		if (rd[i].done)
 			fprintf(f, "%d %s %llu %llu %u %lld\n", i, rd[i].ep >= 0 ? "epoll" : "poll",
 				(unsigned long long)rd[i].t, (unsigned long long)rd[i].ev.seq,
-				rd[i].ev.kind, (long long)rd[i].ev.timestamp_ns);
+				rd[i].ev.kind, calib ? (long long)t_release : (long long)rd[i].ev.timestamp_ns);
 	fprintf(f, "# done %d of %d\n", ndone, n);
 	pthread_mutex_unlock(&lock);
 	fclose(f);

@@ -18,7 +18,10 @@
  *               above what it was at start (the earlyoom/nohang way)
  *
  * Lines starting with "#" report setup results (e.g. which PSI window the
- * kernel accepted, or why a listener could not start).
+ * kernel accepted, or why a listener could not start).  Each listener also
+ * reports its setup on stdout ("mnlisten: setup <name> ok|failed <why>");
+ * "mnlisten: ready <ok>/<total>" is printed only once every listener has
+ * either opened and armed its source or failed to.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,6 +54,18 @@ static struct rec *recs;
 static int nrec;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stop;
+static int nsetup;
+
+/* a listener is armed (ok) or gave up; says so on stdout and in the log */
+static void setup_done(const char *name, int ok, const char *why)
+{
+	pthread_mutex_lock(&lock);
+	printf("mnlisten: setup %s %s%s%s\n", name, ok ? "ok" : "failed", why ? " " : "",
+	       why ? why : "");
+	fflush(stdout);
+	pthread_mutex_unlock(&lock);
+	__atomic_add_fetch(&nsetup, 1, __ATOMIC_SEQ_CST);
+}
 
 static void add(const char *who, uint64_t t, const char *fmt, ...)
 {
@@ -77,9 +92,11 @@ static void *mem_notify_thread(void *arg)
 	(void)arg;
 	if (fd < 0) {
 		add("#", now_ns(), "mem_notify unavailable: %s", strerror(errno));
+		setup_done("mem_notify", 0, strerror(errno));
 		return NULL;
 	}
 	add("#", now_ns(), "mem_notify listening");
+	setup_done("mem_notify", 1, NULL);
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	while (!stop) {
@@ -112,6 +129,7 @@ static void *psi_thread(void *arg)
 	fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK);
 	if (fd < 0) {
 		add("#", now_ns(), "%s unavailable: %s", pa->name, strerror(errno));
+		setup_done(pa->name, 0, strerror(errno));
 		return NULL;
 	}
 	/* threshold: 10% of the window */
@@ -119,10 +137,12 @@ static void *psi_thread(void *arg)
 		 pa->window_us);
 	if (write(fd, buf, strlen(buf) + 1) < 0) {
 		add("#", now_ns(), "%s trigger '%s' rejected: %s", pa->name, buf, strerror(errno));
+		setup_done(pa->name, 0, strerror(errno));
 		close(fd);
 		return NULL;
 	}
 	add("#", now_ns(), "%s trigger '%s' accepted", pa->name, buf);
+	setup_done(pa->name, 1, NULL);
 	pfd.fd = fd;
 	pfd.events = POLLPRI;
 	while (!stop) {
@@ -154,14 +174,17 @@ static void *vmpressure_thread(void *arg)
 	cfd = open(path, O_WRONLY);
 	if (efd < 0 || pfd < 0 || cfd < 0) {
 		add("#", now_ns(), "vmpressure unavailable: %s", strerror(errno));
+		setup_done("vmpressure", 0, strerror(errno));
 		return NULL;
 	}
 	snprintf(buf, sizeof(buf), "%d %d low", efd, pfd);
 	if (write(cfd, buf, strlen(buf) + 1) < 0) {
 		add("#", now_ns(), "vmpressure registration failed: %s", strerror(errno));
+		setup_done("vmpressure", 0, strerror(errno));
 		return NULL;
 	}
 	add("#", now_ns(), "vmpressure listening (low)");
+	setup_done("vmpressure", 1, NULL);
 	p.fd = efd;
 	p.events = POLLIN;
 	while (!stop) {
@@ -198,6 +221,7 @@ static void *meminfo_thread(void *arg)
 
 	(void)arg;
 	add("#", now_ns(), "meminfo poller every %d ms, swap used %ld kB", poll_ms, base);
+	setup_done("meminfo", base >= 0, base >= 0 ? NULL : "no SwapTotal/SwapFree");
 	while (!stop) {
 		struct timespec ts = { poll_ms / 1000, (poll_ms % 1000) * 1000000L };
 
@@ -260,8 +284,12 @@ int main(int argc, char **argv)
 		pthread_create(&th[nth++], NULL, vmpressure_thread, NULL);
 	if (poll_ms > 0)
 		pthread_create(&th[nth++], NULL, meminfo_thread, NULL);
-	printf("mnlisten: ready\n");
+	while (__atomic_load_n(&nsetup, __ATOMIC_SEQ_CST) < nth)
+		usleep(1000);
+	pthread_mutex_lock(&lock);
+	printf("mnlisten: ready %d listeners\n", nth);
 	fflush(stdout);
+	pthread_mutex_unlock(&lock);
 	while (!stop)
 		pause();
 	for (i = 0; i < nth; i++)

@@ -1,19 +1,100 @@
-"""mem-notify-abi: bad input to /dev/mem_notify and its sysctls, root and unprivileged."""
+"""mem-notify-abi: bad input to /dev/mem_notify and its sysctls, root and unprivileged.
+
+Every attempt is recorded raw in the guest as ``sysctl|value|error|before|after``;
+the host decides what counts as a clear rejection.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .. import checks as ck
 from .. import kernel as kmod
+from .. import ktap
+from ..checks import CheckDef, Judging
 from ..scenario import Scenario, build_selftest
 from ..vm import GuestSpec
 
 SELFTEST = "tools/testing/selftests/mm/mem_notify_test.c"
+EINVAL = "Invalid argument"
+DENIED = ("Permission denied", "Operation not permitted")
 
 
 def prepare(kernel: kmod.Kernel, rundir: Path) -> dict:
     return build_selftest(kernel, rundir, SELFTEST, uapi=("mem_notify.h",))
 
+
+def attempts(m: dict[str, str]) -> list[dict[str, str]]:
+    out = []
+    for k in sorted((k for k in m if k.startswith("try")), key=lambda k: int(k[3:])):
+        f = (m[k].split("|") + [""] * 5)[:5]
+        out.append(dict(zip(("sysctl", "value", "error", "before", "after"), f, strict=True)))
+    return out
+
+
+def j_present(j: Judging) -> ck.Verdict:
+    return ck.verdict(j.m.get("is_char") == "1", j.m.get("node", ""), "a character device")
+
+
+def kselftest_judge(j: Judging) -> ck.Verdict:
+    if "missing" in j.m:
+        return ck.fail(f"selftest binary missing: {j.m['missing']}")
+    rep = ktap.parse(j.text(j.m.get("log", "")))
+    c = rep.counts()
+    return ck.verdict(j.int("rc") == 0 and rep.complete and c["FAIL"] == 0 and c["PASS"] > 0,
+                      f"rc={j.m.get('rc')}; {c['PASS']} passed, {c['FAIL']} failed, {c['SKIP']} "
+                      f"skipped of plan {rep.plan}", "rc 0, complete plan, no failure",
+                      **{k.lower(): v for k, v in c.items()})
+
+
+def j_bad(j: Judging) -> ck.Verdict:
+    a = attempts(j.m)
+    bad = [f"{t['sysctl']}={t['value']!r}: {t['error'] or 'accepted'}"
+           + ("" if t["before"] == t["after"] else f", changed {t['before']}->{t['after']}")
+           for t in a if EINVAL not in t["error"] or t["before"] != t["after"]]
+    return ck.verdict(bool(a) and not bad, "; ".join(bad) or f"all {len(a)} rejected with EINVAL, "
+                      "values unchanged", "EINVAL, value unchanged", attempts=len(a), wrong=len(bad))
+
+
+def j_good(j: Judging) -> ck.Verdict:
+    a = attempts(j.m)
+    bad = [f"{t['sysctl']}={t['value']}: {t['error'] or 'read back ' + t['after']}"
+           for t in a if t["error"] or t["after"] != t["value"]]
+    return ck.verdict(bool(a) and not bad, "; ".join(bad) or f"all {len(a)} accepted and read back",
+                      "accepted, read back", attempts=len(a), wrong=len(bad))
+
+
+def j_unpriv(j: Judging) -> ck.Verdict:
+    a = attempts(j.m)
+    bad = [f"{t['sysctl']}: {t['error'] or 'accepted'}" for t in a
+           if not any(d in t["error"] for d in DENIED) or t["before"] != t["after"]]
+    return ck.verdict(bool(a) and not bad, "; ".join(bad) or f"all {len(a)} refused, unchanged",
+                      "EACCES/EPERM, value unchanged", attempts=len(a), wrong=len(bad))
+
+
+def j_mode(j: Judging) -> ck.Verdict:
+    mode, rw, uw, ur = (j.m.get(k, "") for k in ("mode", "root_write_open", "user_write_open",
+                                                  "user_read_open"))
+    good = mode == "444" and bool(rw) and bool(uw) and not ur
+    return ck.verdict(good, f"mode {mode}; root open for write: {rw or 'succeeded'}; nobody: "
+                      f"{uw or 'succeeded'}; nobody read: {ur or 'ok'}",
+                      "0444; opens for write fail; nobody may read", mode=mode)
+
+
+CHECKS = (
+    ck.feature_probe("/dev/mem_notify exists as a character device", j_present),
+    CheckDef("kselftest_root", "the series' mm kselftest run as root: complete, no failure",
+             kselftest_judge, needs_feature=True),
+    CheckDef("kselftest_user", "the same kselftest as nobody", kselftest_judge, needs_feature=True),
+    CheckDef("sysctl_bad_values", "out-of-range and malformed vm.mem_notify_* writes: EINVAL "
+             "and the old value kept", j_bad, needs_feature=True),
+    CheckDef("sysctl_good_values", "in-range writes are taken and read back", j_good,
+             needs_feature=True),
+    CheckDef("sysctl_unprivileged", "nobody cannot change vm.mem_notify_*", j_unpriv,
+             needs_feature=True),
+    CheckDef("device_mode", "the node is 0444; opening it for write fails as root and as nobody; "
+             "nobody can open it for reading", j_mode, needs_feature=True),
+)
 
 SCENARIO = Scenario(
     name="mem-notify-abi",
@@ -21,4 +102,9 @@ SCENARIO = Scenario(
     guest=GuestSpec(name="abi", memory="256M", cpus=2, timeout=300),
     feature="mem_notify",
     prepare=prepare,
+    checks=CHECKS,
 )
+
+# negative control: an administrator made the node world-writable
+SCENARIOS = [SCENARIO.negative("neg", "device node chmod 0666: device_mode must fail",
+                               ("device_mode",), chmod_device="0666")]

@@ -19,9 +19,9 @@ def test_renders_and_parses(name, tmp_path):
     disks = {f: f"/dev/vd{chr(97 + i)}" for i, f in enumerate(scn.disks)}
     text = scenario.render(scn.template_name, {
         "scenario": name, "kernel": FAKE, "tools": "/t", "out": str(tmp_path), "disks": disks,
-        "params": scn.params, "spec": scn.guest, "feature": scn.feature,
+        "params": scn.params, "spec": scn.guest, "feature": scn.feature, "checks": scn.checks,
         "extra": defaultdict(lambda: "/nonexistent")})
-    assert "KTAP version 1" in text or "ktap_plan" in text
+    assert f"1..{len(scn.checks)}" in text
     f = tmp_path / "g.sh"
     f.write_text(text)
     p = subprocess.run(["bash", "-n", str(f)], capture_output=True, text=True)
@@ -31,3 +31,25 @@ def test_renders_and_parses(name, tmp_path):
 def test_registry_has_boot_smoke():
     s = all_scenarios()["boot-smoke"]
     assert s.feature is None and s.ci
+
+
+@pytest.mark.parametrize("name", sorted(all_scenarios()))
+def test_declared_checks(name):
+    """Every scenario declares its checks, each with a judge and a description;
+    a feature scenario has exactly one probe; negative controls name checks
+    that exist and are not part of `make test`'s normal runs."""
+    scn = all_scenarios()[name]
+    names = [c.name for c in scn.checks]
+    assert names and len(names) == len(set(names))
+    assert all(c.doc and callable(c.judge) for c in scn.checks)
+    probes = [c for c in scn.checks if c.probe]
+    assert len(probes) == (1 if scn.feature else 0)
+    if scn.expect_fail:
+        assert set(scn.expect_fail) <= set(names) and not scn.ci and scn.base
+
+
+def test_every_feature_scenario_has_a_negative_control():
+    scns = all_scenarios()
+    feature = {n for n, s in scns.items() if s.feature and s.ci}
+    covered = {s.base for s in scns.values() if s.expect_fail}
+    assert feature <= covered, feature - covered

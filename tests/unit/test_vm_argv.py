@@ -65,7 +65,9 @@ def test_run_exec_with_fake_vng(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "argv.txt").read_text().startswith(str(fake))
 
 
-def test_run_exec_panic_is_guest_lost(tmp_path, monkeypatch):
+def test_run_exec_panic_comes_back_with_console(tmp_path, monkeypatch):
+    """A panic of the kernel under test is a verdict (CRASH), not an
+    infrastructure error: run_exec returns it with the console."""
     fake = tmp_path / "vng"
     # the fake writes a panic to the console file given in --qemu-opts
     fake.write_text('#!/bin/bash\nfor a in "$@"; do case "$a" in --qemu-opts=*) '
@@ -73,14 +75,24 @@ def test_run_exec_panic_is_guest_lost(tmp_path, monkeypatch):
                     'echo "Kernel panic - not syncing: boom" > "$f"\nexit 255\n')
     fake.chmod(0o755)
     monkeypatch.setenv("KEXP_VNG", str(fake))
-    with pytest.raises(vm.GuestLost, match="kernel panic"):
+    g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    assert g.panicked and not g.timed_out and "boom" in g.console
+
+
+def test_run_exec_qemu_failure_is_guest_lost(tmp_path, monkeypatch):
+    fake = tmp_path / "vng"
+    fake.write_text("#!/bin/sh\necho 'qemu: could not load kernel' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("KEXP_VNG", str(fake))
+    with pytest.raises(vm.GuestLost, match="could not load kernel"):
         vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
 
 
-def test_run_exec_timeout(tmp_path, monkeypatch):
+def test_run_exec_timeout_kills_and_returns(tmp_path, monkeypatch):
     fake = tmp_path / "vng"
-    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.write_text("#!/bin/sh\necho started\nsleep 30\n")
     fake.chmod(0o755)
     monkeypatch.setenv("KEXP_VNG", str(fake))
-    with pytest.raises(vm.GuestTimeout):
-        vm.run_exec(vm.GuestSpec(timeout=1), "/k", "true", tmp_path / "run", accel="tcg")
+    g = vm.run_exec(vm.GuestSpec(timeout=1), "/k", "true", tmp_path / "run", accel="tcg")
+    assert g.timed_out and "started" in g.stdout
+    assert not vm._LIVE  # nothing of ours left running

@@ -1,42 +1,56 @@
-"""One test per scenario and kernel.
+"""One test per scenario and kernel, and the negative controls.
 
-patched:  the scenario must PASS.
-baseline: a scenario with no new feature must PASS too; a feature scenario must
-          report the feature missing (proves its checks are not vacuous).
+patched:  the scenario must PASS (SKIP only outside strict mode).
+baseline: a scenario with no new feature must PASS too; a feature scenario
+          must be XFAIL: the feature absent, every check that does not need it
+          passed (proves the feature checks are not vacuous).
+negative: a variant set up so that named checks must fail; they must FAIL.
 """
 
 import pytest
 
 from harness.scenarios import all_scenarios
 
-from .conftest import run_scenario
+from .conftest import explain, run_scenario
 
-CI = {n: s for n, s in all_scenarios().items() if s.ci}
-
-
-def _explain(res):
-    lines = [f"{res.scenario}[{res.kernel}] outcome {res.outcome} ({res.rundir})"]
-    for c in res.checks:
-        if c.status != "PASS":
-            lines.append(f"  {c.status} {c.name}: " + " | ".join(c.diagnostics))
-    for s in res.splats:
-        lines.append(f"  splat {s['kind']}: {s['line']}")
-    return "\n".join(lines)
+ALL = all_scenarios()
+CI = {n: s for n, s in ALL.items() if s.ci}
+NEG = {n: s for n, s in ALL.items() if s.expect_fail}
 
 
-@pytest.mark.parametrize("name", sorted(CI))
-def test_patched(name, patched_kernel, run_top):
-    res = run_scenario(CI[name], patched_kernel, run_top)
-    assert res.outcome in ("PASS", "SKIP"), _explain(res)
+@pytest.fixture
+def patched_result(request, patched_kernel, run_top):
+    return run_scenario(CI[request.param], patched_kernel, run_top)
 
 
-@pytest.mark.parametrize("name", sorted(CI))
-def test_baseline(name, baseline_kernel, run_top):
-    scn = CI[name]
-    res = run_scenario(scn, baseline_kernel, run_top)
-    if scn.feature:
-        assert res.feature_missing, "feature checks did not report the feature missing on the " \
-                                    "unpatched kernel:\n" + _explain(res)
-        assert not res.splats, _explain(res)
-    else:
-        assert res.outcome in ("PASS", "SKIP"), _explain(res)
+@pytest.fixture
+def baseline_result(request, baseline_kernel, run_top):
+    return run_scenario(CI[request.param], baseline_kernel, run_top)
+
+
+@pytest.fixture
+def negative_result(request, patched_kernel, run_top):
+    return run_scenario(NEG[request.param], patched_kernel, run_top)
+
+
+@pytest.mark.parametrize("patched_result", sorted(CI), indirect=True)
+def test_patched(patched_result):
+    assert patched_result.outcome in ("PASS", "SKIP"), explain(patched_result)
+
+
+@pytest.mark.parametrize("baseline_result", sorted(CI), indirect=True)
+def test_baseline(baseline_result):
+    res = baseline_result
+    want = "XFAIL" if CI[res.scenario].feature else "PASS"
+    assert res.outcome == want, f"expected {want}:\n" + explain(res)
+
+
+@pytest.mark.parametrize("negative_result", sorted(NEG), indirect=True)
+def test_negative_control(negative_result):
+    """The named checks must fail: each one can fail for real."""
+    res = negative_result
+    st = {c.name: c.status for c in res.checks}
+    missed = [n for n in NEG[res.scenario].expect_fail if st.get(n) != "FAIL"]
+    assert not missed and res.outcome == "FAIL", (
+        f"negative control {res.scenario}: {missed} did not fail\n" + explain(res))
+    assert not res.crash, explain(res)
