@@ -20,7 +20,7 @@ OUT ?= out
 HARNESS_OPTS := $(if $(KSRC),--ksrc $(KSRC)) $(if $(filter 1,$(DEBUG)),--debug)
 BASEFLAG := $(if $(filter 1,$(BASELINE)),--baseline)
 
-.PHONY: all deps pydeps sysdeps check lint unit test kernel kernels run scenario shell list \
+.PHONY: all deps pydeps sysdeps host-check check lint unit test kernel kernels run scenario shell list \
 	series-check fetch bench clean
 
 all: check
@@ -45,6 +45,10 @@ unit: pydeps
 	$(PY) -m pytest -q tests/unit
 
 check: lint unit
+
+# no guest-only daemon (sshd, nbd-server, earlyoom) enabled or running on the host
+host-check: pydeps
+	$(PY) -m harness host-check
 
 fetch: deps
 	$(PY) -m harness $(HARNESS_OPTS) fetch
@@ -79,7 +83,7 @@ bench: deps
 # progress is visible; the per-patch builds of check-series then hit ccache;
 # the VM tests reuse the kernels (and report build or boot problems as
 # errors, not failures).
-test: deps check
+test: deps host-check check
 	$(MAKE) --no-print-directory kernels
 	scripts/check-series
 	$(PY) -m pytest -v -rA tests/vm --junitxml=$(OUT)/junit-vm.xml

@@ -43,7 +43,7 @@ def cmd_kernel(args) -> int:
 
 def cmd_list(args) -> int:
     for name, s in all_scenarios().items():
-        tag = (" [negative control]" if s.expect_fail else "") if s.expect_fail or s.ci \
+        tag = (" [negative control]" if s.expect_outcome else "") if s.expect_outcome or s.ci \
             else " [not in make test]"
         feat = f" (feature: {s.feature})" if s.feature else ""
         print(f"{name:22} {s.description}{feat}{tag}")
@@ -54,12 +54,7 @@ def cmd_run(args) -> int:
     names = args.scenarios or [n for n, s in all_scenarios().items() if s.ci or not args.ci_only]
     scns = [get(n) for n in names]
     kinds = ["baseline"] if args.baseline else (["patched", "baseline"] if args.both else ["patched"])
-    top = runs_dir() / results.stamp()
-    top.mkdir(parents=True, exist_ok=True)
-    latest = runs_dir() / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(top.name)
+    top = new_run_dir(runs_dir(), results.stamp())
     res: list[results.ScenarioResult] = []
     kinfo: dict = {}
     cmdline = "python -m harness " + shlex.join(sys.argv[1:])
@@ -77,11 +72,40 @@ def cmd_run(args) -> int:
             for s in scns:
                 log("scenario", f"{s.name} on the {kind} kernel ({k.release})")
                 res.append(scenario.run(s, k, top / s.name / kind))
+    except KeyboardInterrupt:
+        # the record must not read as a pass: the scenario that was running
+        # and those not run yet are ERROR "interrupted"
+        done = {(r.scenario, r.kernel) for r in res}
+        for kind in kinds:
+            for s in scns:
+                if (s.name, kind) not in done:
+                    res.append(results.ScenarioResult(s.name, kind, "ERROR",
+                                                      error="interrupted (Ctrl-C or SIGTERM)"))
+        raise
     finally:
         # written on every exit, Ctrl-C included, with what ran so far
         rec = results.RunRecord(started=top.name, kernel=kinfo, results=res, command=cmdline)
         write_all(rec, top)
     return results.exit_code(res)
+
+
+def new_run_dir(parent: Path, stamp: str) -> Path:
+    """A run directory of its own (two runs in one second get -1, -2, ...),
+    and ``latest`` pointing at it (replaced atomically)."""
+    for i in range(1000):
+        top = parent / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            top.mkdir(parents=True)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise HarnessError(f"cannot create a run directory under {parent}")
+    tmp = parent / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(top.name)
+    os.replace(tmp, parent / "latest")
+    return top
 
 
 def write_all(rec: results.RunRecord, top: Path) -> None:
@@ -113,7 +137,14 @@ def cmd_shell(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
 
-    return bench.main(runs=args.runs, reps=args.reps)
+    only = [x for o in (args.only or []) for x in o.split(",") if x]
+    bad = sorted(set(only) - set(bench.SECTIONS))
+    if bad:
+        raise HarnessError(f"--only: unknown section(s) {', '.join(bad)}; "
+                           f"known: {', '.join(bench.SECTIONS)}")
+    return bench.main(runs=args.runs, reps=args.reps, ksrc=args.ksrc, debug=args.debug,
+                      kill_runs=args.kill_runs, cost_rounds=args.cost_rounds,
+                      insn_reps=args.insn_reps, only=only or None, no_build=args.no_build)
 
 
 def cmd_judge(args) -> int:
@@ -189,6 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="benchmarks: patched vs baseline vs peers")
     p.add_argument("--runs", type=int, default=10, help="swap onsets for the latency table")
     p.add_argument("--reps", type=int, default=5, help="workload repetitions per boot (idle cost)")
+    p.add_argument("--cost-rounds", type=int, default=2,
+                   help="rounds of boots P, B, B' (baseline again: A/A) for the run-time cost")
+    p.add_argument("--insn-reps", type=int, default=3,
+                   help="workload repetitions per instruction-counting boot")
+    p.add_argument("--kill-runs", type=int, default=5, help="boots of cpuset-swap-kill")
+    p.add_argument("--only", action="append", metavar="SECTION[,SECTION]",
+                   help="run only these: latency, herd, cost, insn, cpuset")
+    p.add_argument("--no-build", action="store_true", help="use the last built kernels")
     p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("judge", help="judge a saved scenario run directory again")
     p.add_argument("scenario")

@@ -11,7 +11,8 @@ Layout under the cache directory (see paths.cache_dir):
 
 ``<id>`` is ``debian-<version>`` for the fetched tree or ``ksrc-<hash>`` for a
 user tree given with KSRC=.  The user's tree is never modified beyond the
-worktree metadata git keeps for the two detached worktrees.
+worktree metadata git keeps for the detached worktrees the harness makes
+(trees/<id>/work/*); no other worktree of theirs is touched (no prune).
 """
 
 from __future__ import annotations
@@ -268,12 +269,35 @@ def series_hash(files: list[Path]) -> str:
     return h.hexdigest()[:16] if files else "empty"
 
 
+def _registered(repo: Path, wt: Path) -> bool:
+    """Whether ``repo`` has a worktree registered at ``wt`` (present or not)."""
+    out = git(repo, "worktree", "list", "--porcelain", err=SeriesError).stdout
+    want = wt.resolve()
+    return any(Path(ln[len("worktree "):]).resolve() == want
+               for ln in out.splitlines() if ln.startswith("worktree "))
+
+
 def _worktree(bt: BaseTree, name: str) -> Path:
     wt = cache_dir() / "trees" / bt.ident / "work" / name
     if not (wt / ".git").exists():
         wt.parent.mkdir(parents=True, exist_ok=True)
-        git(bt.path, "worktree", "prune", err=SeriesError)
-        git(bt.path, "worktree", "add", "-q", "--detach", str(wt), bt.base)
+        # Our worktree directory is gone (e.g. the cache was cleaned) but the
+        # base repository may still list it, and then `worktree add` refuses
+        # the path.  Forget that one registration only: with KSRC= the base
+        # repository is the user's own, and `git worktree prune` would also
+        # drop the metadata of every other worktree of theirs that is missing
+        # right now (one on an unmounted disk, say).  `git worktree remove
+        # --force` is git's own way of dropping one worktree, whatever its
+        # metadata format (a missing directory is accepted since git 2.22);
+        # it runs only when the directory is absent, so it deletes no files.
+        if _registered(bt.path, wt):
+            if wt.is_dir() and not any(wt.iterdir()):
+                wt.rmdir()
+            if wt.exists():
+                raise SeriesError(f"{wt} is registered as a worktree of {bt.path} but is not one "
+                                  f"(no .git): delete that directory and try again")
+            git(bt.path, "worktree", "remove", "--force", str(wt), err=SeriesError)
+        git(bt.path, "worktree", "add", "-q", "--detach", str(wt), bt.base, err=SeriesError)
     return wt
 
 

@@ -56,6 +56,7 @@ class Scenario:
     ci: bool = True  # part of `make test`
     # negative control: checks that must FAIL in this variant (empty: a normal scenario)
     expect_fail: tuple[str, ...] = ()
+    expect_outcome: str = ""  # negative control: the outcome it must have (FAIL, CRASH)
     base: str = ""  # the scenario a negative control is a variant of
 
     @property
@@ -63,14 +64,16 @@ class Scenario:
         return self.template or f"{(self.base or self.name)}.sh.j2"
 
     def negative(self, suffix: str, description: str, expect_fail: tuple[str, ...],
-                 guest: vm.GuestSpec | None = None, **params) -> Scenario:
+                 guest: vm.GuestSpec | None = None, outcome: str = "FAIL", **params) -> Scenario:
         """A negative control: this scenario with ``params`` changed so that
-        the ``expect_fail`` checks must fail (run on the patched kernel)."""
+        the ``expect_fail`` checks must fail and the run have ``outcome``
+        (run on the patched kernel by ``make test``)."""
         names = {c.name for c in self.checks}
         if not set(expect_fail) <= names:
             raise ValueError(f"{self.name}: unknown checks {set(expect_fail) - names}")
         return dataclasses.replace(self, name=f"{self.name}-{suffix}", description=description,
                                    params={**self.params, **params}, expect_fail=expect_fail,
+                                   expect_outcome=outcome,
                                    base=self.base or self.name, ci=False,
                                    guest=guest or self.guest)
 

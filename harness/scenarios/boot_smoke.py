@@ -97,3 +97,9 @@ SCENARIO = Scenario(
     params={"hog_mb": 448, "numa_online": "0-1"},
     checks=CHECKS,
 )
+
+# negative control of the CRASH outcome: the guest panics the kernel on purpose
+# (sysrq-c) half way through; the run must come back CRASH, never ERROR
+CRASH = SCENARIO.negative("crash", "the guest panics the kernel (sysrq c): outcome must be CRASH",
+                          (), outcome="CRASH", crash=True)
+SCENARIOS = [CRASH]

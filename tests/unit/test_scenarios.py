@@ -44,7 +44,7 @@ def test_declared_checks(name):
     assert all(c.doc and callable(c.judge) for c in scn.checks)
     probes = [c for c in scn.checks if c.probe]
     assert len(probes) == (1 if scn.feature else 0)
-    if scn.expect_fail:
+    if scn.expect_outcome:
         assert set(scn.expect_fail) <= set(names) and not scn.ci and scn.base
 
 
