@@ -50,6 +50,23 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_checks(args) -> int:
+    """Every declared check of every scenario, with what it measures."""
+    scns = all_scenarios()
+    for name, s in scns.items():
+        if s.expect_outcome:
+            continue
+        negs = [n for n, x in scns.items() if x.base == name and x.expect_outcome]
+        print(f"\n{name}" + (f" (feature: {s.feature})" if s.feature else "")
+              + (f"; negative controls: {', '.join(negs)}" if negs else ""))
+        for c in s.checks:
+            tag = "probe" if c.probe else ("needs feature" if c.needs_feature else "both kernels")
+            shown = [n for n in negs if c.name in scns[n].expect_fail]
+            print(f"  {c.name:24} [{tag}] {c.doc}"
+                  + (f"  (made to fail by {', '.join(shown)})" if shown else ""))
+    return 0
+
+
 def cmd_run(args) -> int:
     names = args.scenarios or [n for n, s in all_scenarios().items() if s.ci or not args.ci_only]
     scns = [get(n) for n in names]
@@ -205,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_kernel, no_build=False)
     p = sub.add_parser("list", help="list scenarios")
     p.set_defaults(fn=cmd_list)
+    p = sub.add_parser("checks", help="list every check of every scenario")
+    p.set_defaults(fn=cmd_checks)
     p = sub.add_parser("run", help="run scenarios (default: all)")
     p.add_argument("scenarios", nargs="*")
     g = p.add_mutually_exclusive_group()

@@ -17,6 +17,7 @@ worktree metadata git keeps for the detached worktrees the harness makes
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -423,7 +424,16 @@ def _make_build(src: Path, out: Path, env: dict, jobs: int, targets: list[str]) 
     objs = 0
     tail: list[str] = []
     log("build", f"{' '.join(cmd)}  (log: {logf})")
-    with open(logf, "w") as lf:
+    # one kernel build at a time on this machine (two harness runs, or a run
+    # and check-series): they would only slow each other down
+    lockf = open(cache_dir() / "build.lock", "w")
+    try:
+        fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("build", "waiting for another kernel build on this machine to finish")
+        fcntl.flock(lockf, fcntl.LOCK_EX)
+        t0 = last = time.monotonic()
+    with lockf, open(logf, "w") as lf:
         p = subprocess.Popen(cmd, env=e, text=True, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, bufsize=1)
         assert p.stdout is not None

@@ -252,8 +252,42 @@ def judge_run(scn: Scenario, kind: str, g: vm.GuestResult, rundir: Path, res: Sc
     _judge_checks(scn, kind, g.stdout, rep, rundir, res, True, info or {})
     if scn.evaluate:
         scn.evaluate(res, rundir, kind)
+    add_timeline(res, rundir)
     res.outcome = decide(res.checks, res.splats)
     log("result", f"{scn.name}[{kind}]: {res.outcome}")
+
+
+def timeline(rundir: Path) -> dict | None:
+    """The guest sampler's memory/swap timeline as a report plot spec."""
+    f = rundir / "timeline.txt"
+    rows = []
+    if f.is_file():
+        for ln in f.read_text(errors="replace").splitlines():
+            p = ln.split()
+            if len(p) == 5 and all(x.lstrip("-").isdigit() for x in p):
+                rows.append([int(x) for x in p])
+    if len(rows) < 2:
+        return None
+    t0 = rows[0][0]
+    events = []
+    mf = rundir / "marks.txt"
+    if mf.is_file():
+        for ln in mf.read_text(errors="replace").splitlines():
+            p = ln.split(None, 1)
+            if len(p) == 2 and p[0].isdigit():
+                events.append([round((int(p[0]) - t0) / 1e9, 2), p[1]])
+    return {"type": "timeline", "unit": "MiB", "x_unit": "s", "zero": True, "events": events,
+            "series": {
+                "MemAvailable": [[round((r[0] - t0) / 1e9, 2), round(r[1] / 1024, 1)] for r in rows],
+                "swap used": [[round((r[0] - t0) / 1e9, 2), round(r[2] / 1024, 1)] for r in rows],
+                "written to swap (pswpout)": [[round((r[0] - t0) / 1e9, 2),
+                                               round((r[3] - rows[0][3]) / 256, 1)] for r in rows]}}
+
+
+def add_timeline(res: ScenarioResult, rundir: Path) -> None:
+    tl = timeline(rundir)
+    if tl:
+        res.metrics.setdefault("plots", {})["memory and swap over the run (guest time)"] = tl
 
 
 def _judge_checks(scn: Scenario, kind: str, stdout: str, rep: ktap.Report, rundir: Path,
