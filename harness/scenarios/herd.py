@@ -12,7 +12,7 @@ read), never from the kernel's own tracepoint:
   seen as too many readers too early.  The batch judged is ``judge_batch``
   (the harness's bound), normally the batch the kernel was set to.
 * told_within_bound: the last reader woke within the round schedule,
-  (ceil(N/batch) - 1) * I ticks + 1 tick, plus what this guest needs to
+  (ceil(N/batch) - 1) * I ticks + 1 tick, plus 1.5 times what this guest needs to
   schedule N woken threads at once (the calibration herd on an eventfd).
 """
 
@@ -157,7 +157,7 @@ SCENARIO = Scenario(
     guest=GuestSpec(name="herd", memory="512M", cpus=2, timeout=900),
     disks={"swap.img": "1G"},
     feature="mem_notify",
-    params={"readers": 1024, "batch": 32, "interval_ms": 20, "hog_mb": 600, "calib_factor": 2,
+    params={"readers": 1024, "batch": 32, "interval_ms": 20, "hog_mb": 600, "calib_factor": 1.5,
             "judge_batch": 0},
     evaluate=evaluate,
     checks=CHECKS,
