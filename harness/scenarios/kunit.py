@@ -64,6 +64,6 @@ SCENARIO = Scenario(
 NEG = SCENARIO.negative(
     "neg", "KUnit filter excludes every case: the suite must not be found", ("feature_present",),
     guest=GuestSpec(name="kunit", memory="256M", cpus=2, timeout=300,
-                    append=["kunit.enable=1", "kunit.filter_glob=kexp_nonexistent.*"]))
+                    append=["kunit.enable=1", "kunit.filter_glob=kexp_nonexistent"]))
 
 SCENARIOS = [NEG]

@@ -1,6 +1,5 @@
 """Host-side arithmetic of notify-latency and the bench table (guest data is synthetic here)."""
 
-from harness import bench
 from harness.scenarios import notify_latency as nl
 
 RUNS = "1 1000000000 3000000000 1500000000 10\n2 5000000000 7000000000 5200000000 20\n"
@@ -29,19 +28,6 @@ def test_latencies_signed_for_mem_notify_first_after_ref_for_peers():
 def test_percentile():
     assert nl.percentile([1, 2, 3, 4], 50) == 2.5
     assert nl.percentile([5], 99) == 5
-
-
-def test_bench_table_ratios():
-    lat = {"mem_notify": {"runs": 2, "heard": 2, "p50_ms": 0.5, "p99_ms": 2.0,
-                          "delivery_p50_ms": 0.5, "delivery_p99_ms": 3.0},
-           "psi-1ms": {"runs": 2, "heard": 1, "p50_ms": 100.0, "p99_ms": 100.0, "early_wakeups": 0},
-           "psi-500ms": {"runs": 2, "heard": 0, "p50_ms": None, "p99_ms": None}}
-    text, ratios = bench.latency_table(lat)
-    assert ratios == {"psi-1ms": 50.0}
-    assert "never woke" in text and "delivery" in text
-    lat["mem_notify"]["p99_ms"] = -1.0
-    _, ratios = bench.latency_table(lat)
-    assert ratios["psi-1ms"] == "inf"
 
 
 def test_parse_killrun():
