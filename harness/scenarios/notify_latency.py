@@ -230,7 +230,7 @@ SCENARIO = Scenario(
     guest=GuestSpec(name="latency", memory="512M", cpus=2, timeout=900),
     disks={"swap.img": "1G"},
     feature="mem_notify",
-    params={"runs": 5, "hog_mb": 640, "clear_ms": 500, "onset_tolerance_ms": 5,
+    params={"runs": 3, "hog_mb": 640, "clear_ms": 500, "onset_tolerance_ms": 5,
             "onset_lead_ms": 50,
             # PSI accepts any window from 1 us, but windows under ~10 jiffies
             # (poll period win/10 below one jiffy) never fire and silence every
