@@ -58,6 +58,7 @@ class ScenarioResult:
     metrics: dict = field(default_factory=dict)
     feature_missing: bool = False
     crash: str = ""  # why the outcome is CRASH (panic, hung task, ...)
+    params: dict = field(default_factory=dict)  # the scenario parameters of this run
     strict: bool = False
 
     def check(self, name: str) -> Check | None:

@@ -151,6 +151,7 @@ def run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None = None,
     t0 = time.monotonic()
     res = ScenarioResult(scenario=scn.name, kernel=kernel.kind, outcome="ERROR", rundir=str(rundir))
     res.strict = ck.strict_mode() if strict is None else strict
+    res.params = dict(scn.params)
     res.reproducer = f"make scenario S={scn.name}" + (" BASELINE=1" if kernel.kind == "baseline" else "")
     try:
         _run(scn, kernel, rundir, accel, res)

@@ -5,6 +5,7 @@ here, without a VM."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -20,7 +21,10 @@ CASES = sorted(p.parent for p in DATA.glob("*/*/expected.json"))
 @pytest.mark.parametrize("d", CASES, ids=lambda d: f"{d.parent.name}[{d.name}]")
 def test_recorded_run_judged_the_same(d):
     exp = json.loads((d / "expected.json").read_text())
-    res = scenario.rejudge(all_scenarios()[d.parent.name], d.name, d, exp.get("kernel", {}))
+    scn = all_scenarios()[d.parent.name]
+    # judged with the parameters the run had
+    scn = dataclasses.replace(scn, params={**scn.params, **exp.get("params", {})})
+    res = scenario.rejudge(scn, d.name, d, exp.get("kernel", {}))
     got = {c.name: c.status for c in res.checks}
     assert res.outcome == exp["outcome"], (res.error, {c.name: c.detail for c in res.checks})
     assert got == exp["checks"]
