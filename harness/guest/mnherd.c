@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,6 +101,13 @@ int main(int argc, char **argv)
 		n = atoi(argv[1]);
 		timeout = atoi(argv[2]);
 	}
+	/*
+	 * Readers that want to hear of pressure in time keep themselves
+	 * resident, as real pressure daemons do: a reader whose stack was
+	 * swapped out would measure its own page-in, not the wakeup.
+	 */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		perror("mnherd: mlockall");
 	rd = calloc(n, sizeof(*rd));
 	pthread_attr_init(&at);
 	pthread_attr_setstacksize(&at, 64 << 10);

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,6 +254,9 @@ int main(int argc, char **argv)
 		printf("%llu\n", (unsigned long long)now_ns());
 		return 0;
 	}
+	/* stay resident: a listener paged out would measure its own page-in */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		perror("mnlisten: mlockall");
 	recs = calloc(MAXREC, sizeof(*recs));
 	while ((opt = getopt(argc, argv, "mp:v:i:o:")) != -1) {
 		switch (opt) {

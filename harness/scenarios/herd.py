@@ -1,6 +1,7 @@
 """herd: bounded wakeups of many /dev/mem_notify readers (poll and epoll).
 
-Judged from the readers' side only (their wake-up times and the records they
+Readers mlock themselves (a reader paged out would measure its own
+page-in).  Judged from the readers' side only (their wake-up times and the records they
 read), never from the kernel's own tracepoint:
 
 * rounds_within_batch: a round releases at most ``batch`` readers and rounds
@@ -40,7 +41,14 @@ def readers(log: str) -> list[dict]:
 
 
 def delays_ms(rs: list[dict]) -> list[float]:
-    return sorted((r["t"] - r["kts"]) / 1e6 for r in rs)
+    """Each reader's wake-up after the first event any reader read (the
+    episode's start).  Rounds are spaced globally, whichever event they
+    release, and a reader released for one event may read a later one
+    (read() returns the latest state), so the first stamp is the reference."""
+    if not rs:
+        return []
+    k0 = min(r["kts"] for r in rs)
+    return sorted((r["t"] - k0) / 1e6 for r in rs)
 
 
 def allowed(t_ms: float, batch: int, interval_ms: int, hz: int) -> int:
