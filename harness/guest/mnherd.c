@@ -3,7 +3,7 @@
  * mnherd - many readers of /dev/mem_notify, to check bounded wakeups.
  *
  *   mnherd NREADERS TIMEOUT_S LOG
- *   mnherd calib NREADERS LOG
+ *   mnherd calib NREADERS LOG [INTERVAL_MS]
  *
  * Opens NREADERS descriptors; half wait in poll(), half in epoll_wait() (each
  * with its own epoll instance).  Every reader records the CLOCK_MONOTONIC time
@@ -15,6 +15,9 @@
  * by a single write; LOG gets the same lines (seq 0, kind 0, the write's time
  * as kts).  The time for the last of them to run is what this guest needs to
  * schedule NREADERS woken threads: the scheduling part of a herd's delay.
+ * With INTERVAL_MS, it then sleeps INTERVAL_MS 32 times in a row and prints
+ * "mnherd: calib period <ns>", the mean time one such timed sleep really
+ * took: what spacing delayed work at that interval gets in this guest.
  */
 #include <sys/eventfd.h>
 #define _GNU_SOURCE
@@ -84,7 +87,7 @@ int main(int argc, char **argv)
 	uint64_t end, t_release = 0;
 	FILE *f;
 
-	if (argc != 4) {
+	if (argc != 4 && !(argc == 5 && !strcmp(argv[1], "calib"))) {
 		fprintf(stderr, "usage: mnherd NREADERS TIMEOUT_S LOG | mnherd calib NREADERS LOG\n");
 		return 2;
 	}
@@ -166,5 +169,16 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&lock);
 	fclose(f);
 	printf("mnherd: %d of %d readers woke\n", ndone, n);
+	if (calib && argc == 5) {
+		int iv = atoi(argv[4]), k;
+		uint64_t t0 = now_ns();
+
+		for (k = 0; k < 32; k++) {
+			struct timespec ts = { iv / 1000, (iv % 1000) * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+		printf("mnherd: calib period %llu\n", (unsigned long long)((now_ns() - t0) / 32));
+	}
 	return ndone == n ? 0 : 1;
 }

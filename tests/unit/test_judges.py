@@ -54,7 +54,8 @@ def herd_meas(tmp, delays, calib_last=100.0, kinds=1, rc=0):
     (tmp / "herd.log").write_text(herd_log(delays, kinds))
     (tmp / "calib.log").write_text(herd_log([calib_last * i / N for i in range(1, N + 1)], 0))
     common = {"log": "herd.log", "batch": BATCH, "interval_ms": IV, "hz": HZ}
-    return {"herd_calibration": {"rc": 0, "log": "calib.log", "hz": HZ, "swapping_at_release": 1},
+    return {"herd_calibration": {"rc": 0, "log": "calib.log", "hz": HZ, "swapping_at_release": 1,
+                                 "period_ns": 20_500_000},
             "feature_present": {"is_char": 1, "node": "crw-r--r-- /dev/mem_notify"},
             "all_readers_told": {**common, "rc": rc, "stdout": "mnherd: ready"},
             "rounds_within_batch": common, "told_within_bound": common,
