@@ -63,21 +63,21 @@ def herd_meas(tmp, delays, calib_last=100.0, kinds=1, rc=0):
 
 
 def test_herd_good(tmp_path):
-    c = judged("herd", herd_meas(tmp_path, good_rounds()), tmp_path)
+    c = judged("herd-bound", herd_meas(tmp_path, good_rounds()), tmp_path)
     assert {k: v.status for k, v in c.items()} == dict.fromkeys(c, "PASS")
 
 
 def test_herd_round_too_large_fails(tmp_path):
     # everyone released at once: 1024 readers awake within 5 ms
     d = [i * 5.0 / N for i in range(N)]
-    c = judged("herd", herd_meas(tmp_path, d), tmp_path)
+    c = judged("herd-bound", herd_meas(tmp_path, d), tmp_path)
     assert c["rounds_within_batch"].status == "FAIL"
     assert c["all_readers_told"].status == "PASS"
 
 
 def test_herd_two_batches_per_round_fails(tmp_path):
     d = [(i // (2 * BATCH)) * IV + 0.5 for i in range(N)]
-    c = judged("herd", herd_meas(tmp_path, d), tmp_path)
+    c = judged("herd-bound", herd_meas(tmp_path, d), tmp_path)
     assert c["rounds_within_batch"].status == "FAIL"
 
 
@@ -86,25 +86,25 @@ def test_herd_judge_batch_imposed(tmp_path):
     d = [(i // 64) * IV + 0.5 for i in range(N)]
     m = herd_meas(tmp_path, d)
     m["rounds_within_batch"]["batch"] = 64
-    assert judged("herd", m, tmp_path, params={"batch": 64})["rounds_within_batch"].status == "PASS"
-    assert judged("herd", m, tmp_path, params={"batch": 64, "judge_batch": 32})[
+    assert judged("herd-bound", m, tmp_path, params={"batch": 64})["rounds_within_batch"].status == "PASS"
+    assert judged("herd-bound", m, tmp_path, params={"batch": 64, "judge_batch": 32})[
         "rounds_within_batch"].status == "FAIL"
 
 
 def test_herd_late_reader_fails_bound(tmp_path):
     d = good_rounds()
     d[-1] = 1500.0
-    c = judged("herd", herd_meas(tmp_path, d), tmp_path)
+    c = judged("herd-bound", herd_meas(tmp_path, d), tmp_path)
     assert c["told_within_bound"].status == "FAIL" and c["rounds_within_batch"].status == "PASS"
 
 
 def test_herd_reader_missing_fails(tmp_path):
-    c = judged("herd", herd_meas(tmp_path, good_rounds()[:-1], rc=1), tmp_path)
+    c = judged("herd-bound", herd_meas(tmp_path, good_rounds()[:-1], rc=1), tmp_path)
     assert c["all_readers_told"].status == "FAIL" and c["told_within_bound"].status == "FAIL"
 
 
 def test_herd_clear_record_fails(tmp_path):
-    c = judged("herd", herd_meas(tmp_path, good_rounds(), kinds=4), tmp_path)
+    c = judged("herd-bound", herd_meas(tmp_path, good_rounds(), kinds=4), tmp_path)
     assert c["told_of_pressure"].status == "FAIL"
 
 
@@ -114,13 +114,13 @@ def test_herd_baseline_xfail_runs_calibration(tmp_path):
             "feature_present": {"is_char": 0, "node": "No such file or directory"},
             **{k: "feature absent" for k in ("all_readers_told", "rounds_within_batch",
                                              "told_within_bound", "told_of_pressure")}}
-    c = judged("herd", meas, tmp_path, kind="baseline")
+    c = judged("herd-bound", meas, tmp_path, kind="baseline")
     assert c["feature_present"].status == "XFAIL"
     assert c["herd_calibration"].status == "PASS"
     assert c["rounds_within_batch"].status == "SKIP"
     # the feature present on the unpatched kernel is a failure
     meas["feature_present"] = {"is_char": 1}
-    assert judged("herd", meas, tmp_path, kind="baseline")["feature_present"].status == "FAIL"
+    assert judged("herd-bound", meas, tmp_path, kind="baseline")["feature_present"].status == "FAIL"
 
 
 # ---------------------------------------------------------- notify-latency
