@@ -19,6 +19,9 @@ OUT ?= out
 
 HARNESS_OPTS := $(if $(KSRC),--ksrc $(KSRC)) $(if $(filter 1,$(DEBUG)),--debug)
 BASEFLAG := $(if $(filter 1,$(BASELINE)),--baseline)
+# GNU make itself exits 2 whenever a command fails: say what the harness said
+# (1 = a check failed or the kernel crashed, 2 = infrastructure, 130 = interrupted)
+RC_NOTE = { rc=$$?; echo "harness exit code $$rc (1 fail/crash, 2 infrastructure error)" >&2; exit $$rc; }
 
 .PHONY: all deps pydeps sysdeps host-check check lint unit test kernel kernels run scenario shell list \
 	series-check fetch bench clean
@@ -67,11 +70,11 @@ list: pydeps
 	@$(PY) -m harness list
 
 run: deps
-	$(PY) -m harness $(HARNESS_OPTS) run --both
+	@$(PY) -m harness $(HARNESS_OPTS) run --both || $(RC_NOTE)
 
 scenario: deps
 	@test -n "$(S)" || { echo "usage: make scenario S=<name> [BASELINE=1]  (make list)"; exit 2; }
-	$(PY) -m harness $(HARNESS_OPTS) run $(S) $(BASEFLAG)
+	@$(PY) -m harness $(HARNESS_OPTS) run $(S) $(BASEFLAG) || $(RC_NOTE)
 
 shell: deps
 	$(PY) -m harness $(HARNESS_OPTS) shell $(BASEFLAG) $(if $(S),--scenario $(S))
