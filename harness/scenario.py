@@ -321,8 +321,8 @@ def judge(scn: Scenario, kind: str, stdout: str, rep: ktap.Report, rundir: Path,
         mk = ck.Judging(meas.get(d.name, {}), meas, scn.params, rundir, kind, info or {})
 
         def made(v: ck.Verdict, status: str | None = None, d=d, case=case) -> Check:
-            return Check(d.name, status or v.status, v.detail,
-                         list(case.diagnostics) if case else [], v.values, v.bound, d.doc)
+            diags = [x for x in case.diagnostics if not x.startswith("kexp-m ")] if case else []
+            return Check(d.name, status or v.status, v.detail, diags, v.values, v.bound, d.doc)
 
         if d.needs_feature and not present:
             out.append(made(ck.skip(ck.FEATURE_ABSENT)))
