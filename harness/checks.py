@@ -99,6 +99,21 @@ class CheckDef:
     required: bool = True  # in strict mode a SKIP of this check is a FAIL
 
 
+def kselftest(j: Judging) -> Verdict:
+    """A kselftest run in the guest (measurements ``rc`` and ``log``, or
+    ``missing``): complete KTAP plan, nothing failed, something passed."""
+    from . import ktap
+
+    if "missing" in j.m:
+        return fail(f"selftest binary missing: {j.m['missing']}")
+    rep = ktap.parse(j.text(j.m.get("log", "")))
+    c = rep.counts()
+    return verdict(j.int("rc") == 0 and rep.complete and c["FAIL"] == 0 and c["PASS"] > 0,
+                   f"rc={j.m.get('rc')}; {c['PASS']} passed, {c['FAIL']} failed, {c['SKIP']} "
+                   f"skipped of plan {rep.plan}", "rc 0, complete plan, no failure",
+                   **{k.lower(): v for k, v in c.items()})
+
+
 def feature_probe(doc: str, judge: Judge) -> CheckDef:
     return CheckDef("feature_present", doc, judge, probe=True)
 

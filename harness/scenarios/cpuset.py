@@ -18,7 +18,6 @@ from pathlib import Path
 
 from .. import checks as ck
 from .. import kernel as kmod
-from .. import ktap
 from ..checks import CheckDef, Judging
 from ..results import ScenarioResult
 from ..scenario import Scenario, build_selftest
@@ -366,16 +365,6 @@ def j_unpriv(j: Judging) -> ck.Verdict:
                       "EACCES/EPERM for nobody; root cpuset has no policy")
 
 
-def j_kself(j: Judging) -> ck.Verdict:
-    if "missing" in j.m:
-        return ck.fail(f"selftest binary missing: {j.m['missing']}")
-    rep = ktap.parse(j.text(j.m.get("log", "")))
-    c = rep.counts()
-    return ck.verdict(j.int("rc") == 0 and rep.complete and c["FAIL"] == 0 and c["PASS"] > 0,
-                      f"rc={j.m.get('rc')}; {c['PASS']} passed, {c['FAIL']} failed, {c['SKIP']} "
-                      f"skipped of plan {rep.plan}", "rc 0, complete, no failure")
-
-
 ABI_CHECKS = (
     ck.feature_probe("both files exist on a child cpuset", _probe_cpuset("both files")),
     CheckDef("pressure_format", "cpuset.memory.pressure is flat keyed with numeric values",
@@ -388,7 +377,7 @@ ABI_CHECKS = (
              needs_feature=True),
     CheckDef("unprivileged_and_root", "nobody cannot set a policy; the root cpuset has none",
              j_unpriv, needs_feature=True),
-    CheckDef("kselftest", "the series' cgroup kselftest: complete, no failure", j_kself,
+    CheckDef("kselftest", "the series' cgroup kselftest: complete, no failure", ck.kselftest,
              needs_feature=True),
 )
 

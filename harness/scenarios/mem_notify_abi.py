@@ -10,7 +10,6 @@ from pathlib import Path
 
 from .. import checks as ck
 from .. import kernel as kmod
-from .. import ktap
 from ..checks import CheckDef, Judging
 from ..scenario import Scenario, build_selftest
 from ..vm import GuestSpec
@@ -34,17 +33,6 @@ def attempts(m: dict[str, str]) -> list[dict[str, str]]:
 
 def j_present(j: Judging) -> ck.Verdict:
     return ck.verdict(j.m.get("is_char") == "1", j.m.get("node", ""), "a character device")
-
-
-def kselftest_judge(j: Judging) -> ck.Verdict:
-    if "missing" in j.m:
-        return ck.fail(f"selftest binary missing: {j.m['missing']}")
-    rep = ktap.parse(j.text(j.m.get("log", "")))
-    c = rep.counts()
-    return ck.verdict(j.int("rc") == 0 and rep.complete and c["FAIL"] == 0 and c["PASS"] > 0,
-                      f"rc={j.m.get('rc')}; {c['PASS']} passed, {c['FAIL']} failed, {c['SKIP']} "
-                      f"skipped of plan {rep.plan}", "rc 0, complete plan, no failure",
-                      **{k.lower(): v for k, v in c.items()})
 
 
 def j_bad(j: Judging) -> ck.Verdict:
@@ -84,8 +72,8 @@ def j_mode(j: Judging) -> ck.Verdict:
 CHECKS = (
     ck.feature_probe("/dev/mem_notify exists as a character device", j_present),
     CheckDef("kselftest_root", "the series' mm kselftest run as root: complete, no failure",
-             kselftest_judge, needs_feature=True),
-    CheckDef("kselftest_user", "the same kselftest as nobody", kselftest_judge, needs_feature=True),
+             ck.kselftest, needs_feature=True),
+    CheckDef("kselftest_user", "the same kselftest as nobody", ck.kselftest, needs_feature=True),
     CheckDef("sysctl_bad_values", "out-of-range and malformed vm.mem_notify_* writes: EINVAL "
              "and the old value kept", j_bad, needs_feature=True),
     CheckDef("sysctl_good_values", "in-range writes are taken and read back", j_good,
