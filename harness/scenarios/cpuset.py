@@ -86,6 +86,18 @@ def _run_for(j: Judging, policy: str) -> tuple[str, dict[str, str] | None]:
     return src, _runs(j).get(src)
 
 
+def _policy_run(j: Judging, policy: str):
+    """The run judged as ``policy``, its page limit, whether every count of
+    the job's pages is within it, and the hogs' exit codes; or a FAIL verdict
+    when there is no such run."""
+    src, r = _run_for(j, policy)
+    if r is None:
+        return ck.fail(f"no {src} run")
+    lim = j.params["max_pages"]
+    ok, pages = _pages_ok(r, lim)
+    return src, r, lim, ok, pages, (r.get("hog1"), r.get("hog2"))
+
+
 def j_off(j: Judging) -> ck.Verdict:
     r = _runs(j).get("off")
     lim = j.params["max_pages"]
@@ -105,12 +117,10 @@ def j_task(j: Judging) -> ck.Verdict:
     reclaim would swap is killed.  Each hog either completes or is killed
     (one may finish without swapping once the other's memory is freed); at
     least one is killed; the sleeper, which allocates nothing, lives."""
-    src, r = _run_for(j, "task")
-    lim = j.params["max_pages"]
-    if r is None:
-        return ck.fail(f"no {src} run")
-    ok, pages = _pages_ok(r, lim)
-    rcs = (r.get("hog1"), r.get("hog2"))
+    got = _policy_run(j, "task")
+    if isinstance(got, ck.Verdict):
+        return got
+    src, r, lim, ok, pages, rcs = got
     ends = all(x in ("0", *KILLED) for x in rcs) and any(x in KILLED for x in rcs)
     return ck.verdict(ok and ends and r.get("sleeper_alive") == "1",
                       f"{src}: pages {pages}; hogs rc {rcs[0]}/{rcs[1]}; sleeper alive "
@@ -119,12 +129,10 @@ def j_task(j: Judging) -> ck.Verdict:
 
 
 def j_cpuset(j: Judging) -> ck.Verdict:
-    src, r = _run_for(j, "cpuset")
-    lim = j.params["max_pages"]
-    if r is None:
-        return ck.fail(f"no {src} run")
-    ok, pages = _pages_ok(r, lim)
-    rcs = (r.get("hog1"), r.get("hog2"))
+    got = _policy_run(j, "cpuset")
+    if isinstance(got, ck.Verdict):
+        return got
+    src, r, lim, ok, pages, rcs = got
     return ck.verdict(ok and all(x in KILLED for x in rcs) and r.get("sleeper_alive") == "0"
                       and r.get("a_left") == "0",
                       f"{src}: pages {pages}; hogs rc {rcs[0]}/{rcs[1]}; sleeper alive "
