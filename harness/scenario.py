@@ -226,7 +226,10 @@ def judge_run(scn: Scenario, kind: str, g: vm.GuestResult, rundir: Path, res: Sc
               info: dict | None = None) -> None:
     """Splats first (always, timeouts and panics included), then the checks."""
     dmesg = rundir / "dmesg.txt"
-    text = g.console + "\n" + (dmesg.read_text(errors="replace") if dmesg.is_file() else "")
+    # hvc0 (console.log) comes up late in boot; the serial console has the
+    # early part (a splat seen on both is reported once)
+    text = "\n".join((vm.boot_console(g.stderr), g.console,
+                      dmesg.read_text(errors="replace") if dmesg.is_file() else ""))
     res.splats = scan_splats(scn, text)
     crashes = [s for s in res.splats if s["kind"] in CRASH_KINDS]
     if g.panicked and not crashes:
@@ -361,10 +364,12 @@ def rejudge(scn: Scenario, kind: str, rundir: Path, info: dict | None = None,
                          strict=strict)
     stdout = (rundir / "ktap.log").read_text(errors="replace")
     cons = rundir / "console.log"
-    g = vm.GuestResult(scn.guest.name, 0, stdout, "", cons.read_text(errors="replace")
+    err = rundir / "stderr.txt"
+    g = vm.GuestResult(scn.guest.name, 0, stdout, err.read_text(errors="replace")
+                       if err.is_file() else "", cons.read_text(errors="replace")
                        if cons.is_file() else "kexp: console capture check", 0.0, [], "tcg",
                        panicked=False)
-    g.panicked = bool(vm.PANIC_RE.search(g.console))
+    g.panicked = bool(vm.PANIC_RE.search(g.console) or vm.PANIC_RE.search(vm.boot_console(g.stderr)))
     try:
         judge_run(scn, kind, g, rundir, res, info)
     except HarnessError as e:

@@ -37,6 +37,21 @@ from .printer import log
 
 VNG_VERSION = "1.42"
 PANIC_RE = re.compile(r"Kernel panic - not syncing|end Kernel panic")
+# a printk record as the serial console prints it: "[    1.234567] text"
+_PRINTK_RE = re.compile(r"^\[\s*\d+\.\d+\] ")
+# attempts at a boot whose QEMU dies before the kernel prints its first line
+BOOT_ATTEMPTS = 2
+
+
+def boot_console(stderr: str) -> str:
+    """The kernel's serial console, from vng's stderr (``--verbose`` sends
+    ttyS0 there, boot included; the guest command's own stderr is mixed in
+    and dropped here)."""
+    return "\n".join(ln for ln in stderr.splitlines() if _PRINTK_RE.match(ln))
+
+
+def kernel_started(stderr: str) -> bool:
+    return "Linux version" in boot_console(stderr)
 
 
 @dataclass
@@ -161,8 +176,10 @@ def vng_bin() -> str:
 def vng_argv(spec: GuestSpec, image: str, accel: str, exec_cmd: str | None,
              console_log: Path | None, vng: str = "vng") -> list[str]:
     spec.check()
+    # --verbose: the serial console, boot messages included, goes to stderr;
+    # it is the only record of a kernel that dies before hvc0 comes up
     argv = [vng, "--run", image, "--force-9p", "--name", spec.name,
-            "--memory", spec.memory, "--cpus", str(spec.cpus)]
+            "--memory", spec.memory, "--cpus", str(spec.cpus), "--verbose"]
     qopts: list[str] = []
     if accel == "tcg":
         argv.append("--disable-kvm")
@@ -211,6 +228,7 @@ class GuestResult:
     accel: str
     timed_out: bool = False  # the harness stopped the guest after spec.timeout
     panicked: bool = False  # "Kernel panic" on the guest console
+    attempts: int = 1  # boots tried (QEMU died before the kernel started)
 
 
 # --------------------------------------------------------------------------
@@ -261,7 +279,30 @@ def run_exec(spec: GuestSpec, image: str, cmd: str, rundir: Path, accel: str | N
     A guest that panics or outlives ``spec.timeout`` comes back with
     ``panicked``/``timed_out`` set and its console, for the caller to scan
     (a crash of the kernel under test is a verdict, not an infrastructure
-    error).  Raises GuestLost only when vng/QEMU itself failed to run."""
+    error).  Raises GuestLost only when vng/QEMU itself failed to run.
+
+    A QEMU that exits before the kernel has printed a line (seen once on a
+    loaded host: rc 255 after 1.5 s, nothing on any console) says nothing
+    about the kernel under test; that boot is tried again, once, and the
+    failed attempt's files are kept beside the run's."""
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        try:
+            g = _run_exec_once(spec, image, cmd, rundir, accel, env)
+            g.attempts = attempt
+            return g
+        except GuestLost as e:
+            se = (rundir / "stderr.txt").read_text(errors="replace")
+            if attempt == BOOT_ATTEMPTS or kernel_started(se):
+                raise
+            for f in ("stdout.txt", "stderr.txt", "console.log"):
+                if (rundir / f).is_file():
+                    (rundir / f).rename(rundir / f"attempt{attempt}-{f}")
+            log("vm", f"{spec.name}: QEMU died before the kernel started ({e}); booting again")
+    raise AssertionError("unreachable")
+
+
+def _run_exec_once(spec: GuestSpec, image: str, cmd: str, rundir: Path, accel: str | None,
+                   env: dict | None) -> GuestResult:
     accel = accel or accelerator(image)
     rundir.mkdir(parents=True, exist_ok=True)
     console = rundir / "console.log"
@@ -294,7 +335,7 @@ def run_exec(spec: GuestSpec, image: str, cmd: str, rundir: Path, accel: str | N
     dt = time.monotonic() - t0
     so, se = _save(rundir, out, err)
     ctext = console.read_text(errors="replace")
-    panicked = bool(PANIC_RE.search(ctext))
+    panicked = bool(PANIC_RE.search(ctext) or PANIC_RE.search(boot_console(se)))
     if timed_out:
         log("vm", f"{spec.name}: stopped after {dt:.0f}s (timeout {spec.timeout:.0f}s)")
     else:

@@ -201,6 +201,15 @@ def test_failing_check(env, kind, stdout, bad):
     assert f"failed: {bad}" in env.report() and "exit code 1" in env.report()
 
 
+def test_early_oops_on_the_serial_console_is_a_crash(env):
+    """An oops before hvc0 came up reaches only the serial console (vng's
+    stderr): CRASH, not a lost guest."""
+    env.guest = [vm.GuestResult("fake", 255, "", "WARNING: Image format\n[    0.9] Oops: 0002 [#1] SMP\n",
+                                "", 1.0, ["vng"], "tcg")]
+    assert env.run("fake") == 1
+    assert env.result()["crash"] == "oops: Oops: 0002 [#1] SMP"
+
+
 def test_warning_splat_fails_a_passing_run(env):
     env.guest = [guest(ktap(), console=CONSOLE + "[    3.1] WARNING: CPU: 0 PID: 1 at mm/vmscan.c:1 x\n")]
     assert env.run("fake") == 1

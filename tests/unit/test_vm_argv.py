@@ -88,6 +88,49 @@ def test_run_exec_qemu_failure_is_guest_lost(tmp_path, monkeypatch):
         vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
 
 
+def test_run_exec_retries_a_qemu_that_died_before_the_kernel(tmp_path, monkeypatch):
+    """QEMU gone before the kernel's first line: booted once more, and the
+    first attempt's files kept."""
+    fake = tmp_path / "vng"
+    fake.write_text("#!/bin/sh\nif [ -e once ]; then echo 'KTAP version 1'; exit 0; fi\n"
+                    "touch once; echo 'WARNING: Image format was not specified' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("KEXP_VNG", str(fake))
+    g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    assert g.rc == 0 and g.attempts == 2
+    assert "Image format" in (tmp_path / "run" / "attempt1-stderr.txt").read_text()
+
+
+def test_run_exec_no_retry_once_the_kernel_has_started(tmp_path, monkeypatch):
+    """A guest lost after the kernel printed its banner may be the kernel's
+    doing: no second boot hides it."""
+    fake = tmp_path / "vng"
+    fake.write_text("#!/bin/sh\nn=$(cat n 2>/dev/null || echo 0); echo $((n + 1)) > n\n"
+                    "echo '[    0.000000] Linux version 6.12.107-kexp+' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("KEXP_VNG", str(fake))
+    with pytest.raises(vm.GuestLost, match="Linux version"):
+        vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    assert (tmp_path / "run" / "n").read_text().strip() == "1"
+
+
+def test_early_panic_on_the_serial_console_is_seen(tmp_path, monkeypatch):
+    """A panic before hvc0 exists reaches only the serial console (stderr)."""
+    fake = tmp_path / "vng"
+    fake.write_text("#!/bin/sh\necho '[    0.300000] Kernel panic - not syncing: early' >&2\n"
+                    "exit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("KEXP_VNG", str(fake))
+    g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    assert g.panicked and g.attempts == 1
+
+
+def test_boot_console_drops_the_commands_stderr():
+    se = "WARNING: qemu\n[    0.000000] Linux version 6.12\nmnlisten: error\n[    1.5] BUG: x\n"
+    assert vm.boot_console(se) == "[    0.000000] Linux version 6.12\n[    1.5] BUG: x"
+    assert vm.kernel_started(se) and not vm.kernel_started("WARNING: qemu\n")
+
+
 def test_run_exec_timeout_kills_and_returns(tmp_path, monkeypatch):
     fake = tmp_path / "vng"
     fake.write_text("#!/bin/sh\necho started\nsleep 30\n")
