@@ -60,6 +60,39 @@ def j_unpriv(j: Judging) -> ck.Verdict:
                       "EACCES/EPERM, value unchanged", attempts=len(a), wrong=len(bad))
 
 
+def j_opener_limit(j: Judging) -> ck.Verdict:
+    """From the opener's side: nobody's first ``limit`` opens succeed and the
+    next one fails with EMFILE; root's ``limit + 1`` all succeed."""
+    lim = j.int("limit", 0)
+    nobody = [r for r in j.m.get("nobody", "").split(",") if r]
+    root = [r for r in j.m.get("root", "").split(",") if r]
+    want = ["ok"] * lim + ["Too many open files"]
+    good = lim > 0 and nobody == want and root == ["ok"] * (lim + 1)
+    return ck.verdict(good, f"limit {lim}; nobody: {nobody.count('ok')} opened, then "
+                      f"{nobody[lim] if len(nobody) > lim else 'nothing'}; root: "
+                      f"{root.count('ok')} of {len(root)} opened",
+                      f"nobody: {lim} then EMFILE; root: not limited", limit=lim,
+                      nobody_opened=nobody.count("ok"), root_opened=root.count("ok"))
+
+
+# cases of the kselftest that need root and swap: skipping them is a failure
+ROOT_CASES = ("swap_event", "clear_event", "pageout_no_event", "privileged_first",
+              "user_limit_emfile", "user_limit_exempt", "user_limit_userns")
+
+
+def j_kselftest_root(j: Judging) -> ck.Verdict:
+    from .. import ktap
+
+    v = ck.kselftest(j)
+    rep = ktap.parse(j.text(j.m.get("log", "")))
+    ran = {c.name.split(":")[0].split()[0]: c.status for c in rep.cases if c.name}
+    missing = [c for c in ROOT_CASES if ran.get(c) not in ("PASS", "FAIL")]
+    if not missing:
+        return v
+    return ck.fail(f"{v.detail}; not run as root with swap "
+                   f"({j.m.get('swap') or 'no swap'}): {', '.join(missing)}")
+
+
 def j_mode(j: Judging) -> ck.Verdict:
     mode, rw, uw, ur = (j.m.get(k, "") for k in ("mode", "root_write_open", "user_write_open",
                                                   "user_read_open"))
@@ -71,8 +104,9 @@ def j_mode(j: Judging) -> ck.Verdict:
 
 CHECKS = (
     ck.feature_probe("/dev/mem_notify exists as a character device", j_present),
-    CheckDef("kselftest_root", "the series' mm kselftest run as root: complete, no failure",
-             ck.kselftest, needs_feature=True),
+    CheckDef("kselftest_root", "the series' mm kselftest run as root with swap on: complete, "
+             "no failure, the swap, ordering and limit cases run", j_kselftest_root,
+             needs_feature=True),
     CheckDef("kselftest_user", "the same kselftest as nobody", ck.kselftest, needs_feature=True),
     CheckDef("sysctl_bad_values", "out-of-range and malformed vm.mem_notify_* writes: EINVAL "
              "and the old value kept", j_bad, needs_feature=True),
@@ -80,6 +114,8 @@ CHECKS = (
              needs_feature=True),
     CheckDef("sysctl_unprivileged", "nobody cannot change vm.mem_notify_*", j_unpriv,
              needs_feature=True),
+    CheckDef("opener_limit", "nobody holds at most vm.mem_notify_max_user_opens files (the "
+             "next open() is EMFILE); root is not limited", j_opener_limit, needs_feature=True),
     CheckDef("device_mode", "the node is 0444; opening it for write fails as root and as nobody; "
              "nobody can open it for reading", j_mode, needs_feature=True),
 )
@@ -87,12 +123,15 @@ CHECKS = (
 SCENARIO = Scenario(
     name="mem-notify-abi",
     description="bad input to /dev/mem_notify and vm.mem_notify_* as root and nobody; kselftest",
-    guest=GuestSpec(name="abi", memory="256M", cpus=2, timeout=300),
+    guest=GuestSpec(name="abi", memory="256M", cpus=2, timeout=420),
     feature="mem_notify",
+    disks={"swap.img": "512M"},
     prepare=prepare,
     checks=CHECKS,
 )
 
 # negative control: an administrator made the node world-writable
-SCENARIOS = [SCENARIO.negative("neg", "device node chmod 0666: device_mode must fail",
-                               ("device_mode",), chmod_device="0666")]
+SCENARIOS = [SCENARIO.negative("neg", "device node chmod 0666 and the opener limit raised "
+                               "behind the check's back: device_mode and opener_limit must fail",
+                               ("device_mode", "opener_limit"), chmod_device="0666",
+                               user_opens=1000)]
