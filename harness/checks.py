@@ -114,6 +114,24 @@ def kselftest(j: Judging) -> Verdict:
                    **{k.lower(): v for k, v in c.items()})
 
 
+def kselftest_requiring(cases: tuple[str, ...], why: str = "") -> Judge:
+    """Like ``kselftest``, and each of ``cases`` (by the first word of its
+    KTAP description) must have run, passed or failed: a skip of one of them
+    (no swap, not root, ...) is a failure of the check."""
+    from . import ktap
+
+    def judge(j: Judging) -> Verdict:
+        v = kselftest(j)
+        rep = ktap.parse(j.text(j.m.get("log", "")))
+        ran = {c.name.split(":")[0].split()[0]: c.status for c in rep.cases if c.name.strip()}
+        missing = [c for c in cases if ran.get(c) not in ("PASS", "FAIL")]
+        if v.status != "PASS" or not missing:
+            return v
+        return fail(f"{v.detail}; not run{' (' + why + ')' if why else ''}: {', '.join(missing)}",
+                    **v.values)
+    return judge
+
+
 def feature_probe(doc: str, judge: Judge) -> CheckDef:
     return CheckDef("feature_present", doc, judge, probe=True)
 

@@ -5,11 +5,14 @@ cpuset-swap-kill: pages a swapping job writes before it dies, per policy and
 for a userspace killer (earlyoom).
 cpuset-abi: bad input to both files, as root and unprivileged.
 
-The job is judged from its own side with mainline counters: everything but
-the job's cpusets runs in a cgroup with memory.swap.max=0, so the global
-pswpout and the traced anonymous writes count the job's pages; the series'
+The job is judged from its own side with mainline counters: A's
+memory.swap.peak counts every swap slot ever charged to the job; the series'
 own counters (memory.stat pswpout, cpuset.memory.pressure) are reported and
-must agree, never trusted alone.
+must agree, never trusted alone.  Everything but the job's cpusets runs in a
+cgroup with memory.swap.max=0, so the global pswpout and the traced anonymous
+writes show what the job made the machine write; they also count tasks left
+in the root cgroup, which reclaim may swap while the job's pages are kept, so
+they bound the "off" run (the workload needs swap) and are reported otherwise.
 """
 
 from __future__ import annotations
@@ -64,19 +67,27 @@ def _runs(j: Judging) -> dict[str, dict[str, str]]:
     return parse_killrun(j.text(j.m.get("runs", "")))
 
 
+# counts that are the job's own: mainline's memory.swap.peak of A (every swap
+# slot ever charged to A) and the series' memory.stat pswpout of A
+OWN_COUNTS = ("swap_peak", "series")
+
+
 def job_pages(r: dict[str, str]) -> dict[str, int | None]:
-    """Pages the job wrote, by each count: global pswpout and traced anonymous
-    writes (mainline; only the job's cpusets may swap), A's memory.stat
-    pswpout (the series)."""
-    return {"global": _int(r.get("global_pages")), "traced": _int(r.get("writes")),
-            "series": _int(r.get("job_pages"))}
+    """Pages of the job on swap, by each count: A's memory.swap.peak in pages
+    (mainline) and A's memory.stat pswpout (the series); and, for context,
+    global pswpout and traced anonymous writes (mainline), which also count
+    the pages of tasks left in the root cgroup: while A's pages are kept,
+    reclaim may swap theirs."""
+    peak = _int(r.get("a_swap_peak"))
+    return {"swap_peak": None if peak is None else peak // 4096,
+            "series": _int(r.get("job_pages")),
+            "global": _int(r.get("global_pages")), "traced": _int(r.get("writes"))}
 
 
 def _pages_ok(r: dict[str, str], limit: int) -> tuple[bool, str]:
     p = job_pages(r)
-    mainline = [v for k, v in p.items() if k != "series" and v is not None]
-    bad = [f"{k} {v}" for k, v in p.items() if v is not None and v > limit]
-    ok = bool(mainline) and not bad
+    bad = [f"{k} {p[k]}" for k in OWN_COUNTS if p[k] is not None and p[k] > limit]
+    ok = p["swap_peak"] is not None and not bad
     return ok, ", ".join(f"{k} {v}" for k, v in p.items())
 
 
@@ -249,8 +260,9 @@ def _watch_judge(key: str, what: str):
 
 def j_b_quiet(j: Judging) -> ck.Verdict:
     p = _flat(j.text("B.pressure"))
-    return ck.verdict(bool(p) and all(p.get(k) == "0" for k in ("swapouts", "rate", "kills")),
-                      f"B: {' '.join(f'{k}={v}' for k, v in p.items())}", "swapouts, rate, kills 0")
+    return ck.verdict(bool(p) and all(p.get(k) == "0" for k in ("swapouts", "rate", "kills"))
+                      and all(v == "0" for v in p.values()),
+                      f"B: {' '.join(f'{k}={v}' for k, v in p.items())}", "every count 0")
 
 
 def j_b_alarms(j: Judging) -> ck.Verdict:
@@ -331,12 +343,18 @@ def _tries(m: dict[str, str]) -> list[list[str]]:
     return [(m[k].split("|") + [""] * 4)[:4] for k in keys]  # value|error|before|after
 
 
+# cases of the cgroup kselftest that need swap: skipping them is a failure
+SELFTEST_SWAP_CASES = ("test_pageout_counted", "test_pageout_vetoed", "test_hierarchy",
+                       "test_shmem", "test_cross_cpuset", "test_own_reclaim",
+                       "test_cpuset_kill", "test_proactive_reclaim")
+
+
 def j_pformat(j: Judging) -> ck.Verdict:
     p = _flat(j.m.get("content", ""))
-    keys_ok = all(k in p for k in ("swapouts", "rate", "kills"))
+    keys_ok = all(k in p for k in ("swapouts", "rate", "kills", "vetoes"))
     nums = all(v.isdigit() for v in p.values())
     return ck.verdict(keys_ok and nums and bool(p), f"{j.m.get('content', '')!r}",
-                      "flat keyed: swapouts, rate, kills; numeric values")
+                      "flat keyed: swapouts, rate, kills, vetoes; numeric values")
 
 
 def j_pro(j: Judging) -> ck.Verdict:
@@ -385,15 +403,17 @@ ABI_CHECKS = (
              needs_feature=True),
     CheckDef("unprivileged_and_root", "nobody cannot set a policy; the root cpuset has none",
              j_unpriv, needs_feature=True),
-    CheckDef("kselftest", "the series' cgroup kselftest: complete, no failure", ck.kselftest,
+    CheckDef("kselftest", "the series' cgroup kselftest as root with swap: complete, no "
+             "failure, the swap-out and kill cases run",
+             ck.kselftest_requiring(SELFTEST_SWAP_CASES, "root, swap and memory controller"),
              needs_feature=True),
 )
 
 ABI = Scenario(
     name="cpuset-abi",
     description="bad values and unprivileged writes to cpuset.memory.{pressure,swap_kill}",
-    guest=GuestSpec(name="cpuabi", memory="256M", cpus=2, timeout=300),
-    disks={"swap.img": "256M"},
+    guest=GuestSpec(name="cpuabi", memory="256M", cpus=2, timeout=900),
+    disks={"swap.img": "512M"},
     feature="cpuset_pressure",
     prepare=prepare_abi,
     checks=ABI_CHECKS,
@@ -464,9 +484,12 @@ CROSS = Scenario(
     allow_splats=frozenset({"oom_kill"}),
     params={"policy": "task", "hold_mb": 200, "b_mb": 300, "max_pages": 32},
     checks=CROSS_CHECKS,
-    # fails on the current series (direct reclaim is charged to the
-    # reclaimer's cpuset, the veto comes after add_to_swap()); in make test
-    # once the swap_kill rework lands
-    ci=False,
+    # failed on the series before the swap_kill rework (direct reclaim was
+    # charged to the reclaimer's cpuset, the veto came after add_to_swap()):
+    # tests/data/runs/cpuset-cross/patched has that run
+    ci=True,
 )
-SCENARIOS.append(CROSS)
+# negative control: A without a policy; its pages go to swap and it survives
+SCENARIOS += [CROSS, CROSS.negative("neg", "A's policy off: A's pages reach swap, "
+                                    "a_job_kept_off_swap must fail", ("a_job_kept_off_swap",),
+                                    policy="off")]

@@ -80,19 +80,6 @@ ROOT_CASES = ("swap_event", "clear_event", "pageout_no_event", "privileged_first
               "user_limit_emfile", "user_limit_exempt", "user_limit_userns")
 
 
-def j_kselftest_root(j: Judging) -> ck.Verdict:
-    from .. import ktap
-
-    v = ck.kselftest(j)
-    rep = ktap.parse(j.text(j.m.get("log", "")))
-    ran = {c.name.split(":")[0].split()[0]: c.status for c in rep.cases if c.name}
-    missing = [c for c in ROOT_CASES if ran.get(c) not in ("PASS", "FAIL")]
-    if not missing:
-        return v
-    return ck.fail(f"{v.detail}; not run as root with swap "
-                   f"({j.m.get('swap') or 'no swap'}): {', '.join(missing)}")
-
-
 def j_mode(j: Judging) -> ck.Verdict:
     mode, rw, uw, ur = (j.m.get(k, "") for k in ("mode", "root_write_open", "user_write_open",
                                                   "user_read_open"))
@@ -105,8 +92,8 @@ def j_mode(j: Judging) -> ck.Verdict:
 CHECKS = (
     ck.feature_probe("/dev/mem_notify exists as a character device", j_present),
     CheckDef("kselftest_root", "the series' mm kselftest run as root with swap on: complete, "
-             "no failure, the swap, ordering and limit cases run", j_kselftest_root,
-             needs_feature=True),
+             "no failure, the swap, ordering and limit cases run",
+             ck.kselftest_requiring(ROOT_CASES, "root, swap on"), needs_feature=True),
     CheckDef("kselftest_user", "the same kselftest as nobody", ck.kselftest, needs_feature=True),
     CheckDef("sysctl_bad_values", "out-of-range and malformed vm.mem_notify_* writes: EINVAL "
              "and the old value kept", j_bad, needs_feature=True),
