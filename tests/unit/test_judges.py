@@ -316,7 +316,7 @@ def test_abi_good_and_doctored(tmp_path):
 
 
 def _ksft(tmp, lines, name="kselftest.txt"):
-    (tmp / name).write_text("TAP version 13\n1..%d\n" % len(lines) + "\n".join(lines) + "\n")
+    (tmp / name).write_text(f"TAP version 13\n1..{len(lines)}\n" + "\n".join(lines) + "\n")
     return {"rc": 0, "log": name}
 
 
