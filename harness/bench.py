@@ -355,7 +355,8 @@ reader)
 	for _ in $(seq 100); do grep -q ready "$OUT/mnlisten.out" 2>/dev/null && break; sleep 0.1; done
 	;;
 cpuset)
-	echo +cpuset > $CG/cgroup.subtree_control
+	# memory too: A's pages are then A's, and every hook does its full work
+	echo "+cpuset +memory" > $CG/cgroup.subtree_control
 	for c in A B; do mkdir -p $CG/$c; echo 0 > $CG/$c/cpuset.cpus; echo 0 > $CG/$c/cpuset.mems; done
 	echo task > $CG/B/cpuset.memory.swap_kill || echo "kexp-insn: cannot set swap_kill"
 	echo $$ > $CG/A/cgroup.procs   # this script, hence the hog, runs in A

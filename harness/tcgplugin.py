@@ -42,11 +42,13 @@ QEMU_SUITE = "bookworm"  # Debian 12 ships QEMU 7.2
 QEMU_PACKAGE = "qemu"
 QEMU_BINARY_PACKAGE = "qemu-system-x86"
 KERNEL_START = 0xFFFF800000000000  # x86-64, 4-level paging: kernel half
-# The series' functions: mm/mem_notify.c, kernel/cgroup/cpuset-pressure.c and
-# the fmeter made usable by cgroup v2 (regular expressions, matched at the
-# start of the symbol name).
-SERIES_PATTERNS = (r"_*mem_notify", r"cpuset_swap", r"cpuset_mem_pressure", r"cpuset_pressure",
-                   r"swap_kill", r"swapout_cs", r"folio_owner_cs", r"fmeter_")
+# The series' functions: mm/mem_notify.c and kernel/cgroup/cpuset-pressure.c
+# (regular expressions, matched at the start of the symbol name; static
+# helpers the compiler did not inline have names of their own).
+SERIES_PATTERNS = (r"_*mem_notify", r"_*cpuset_count_swapout", r"_*cpuset_swap",
+                   r"cpuset_mem_pressure", r"cpuset_pressure", r"swap_kill", r"memcg_cs$",
+                   r"folio_cs$", r"rate_update$", r"pressure_counts$", r"pressure_swapouts$",
+                   r"oom_victim_pending$")
 # never hook code: KUnit cases run once at boot
 EXCLUDE_PATTERNS = (r".*(^|_)test(_|$)", r".*kunit")
 # the guest runs sync(1) to delimit a measurement window

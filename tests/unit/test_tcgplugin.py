@@ -18,11 +18,11 @@ ffffffff81100800 T __mem_notify_swapout
 ffffffff81100900 t mem_notify_raise
 ffffffff81100950 t mem_notify_raise_alias
 ffffffff81100950 t mem_notify_raise.cold
-ffffffff81100a00 t swapout_cs
+ffffffff81100a00 t memcg_cs
 ffffffff81100b00 t mem_notify_test_rate
-ffffffff81100c00 T cpuset_swapout
-ffffffff81100d00 t fmeter_update
-ffffffff81100e00 t fmeter_update
+ffffffff81100c00 T __cpuset_swap_veto
+ffffffff81100d00 t rate_update
+ffffffff81100e00 t rate_update
 ffffffff81100f00 T __x64_sys_sync
 ffffffff81101000 T something_else
 ffffffff82000000 D mem_notify_enabled
@@ -34,10 +34,10 @@ def test_symbol_ranges_from_system_map():
     r = {x.name: (x.start, x.end) for x in tp.symbol_ranges(MAP)}
     assert r["__mem_notify_swapout"] == (0xffffffff81100800, 0xffffffff81100900)
     assert r["mem_notify_raise"] == (0xffffffff81100900, 0xffffffff81100950)
-    assert r["swapout_cs"] == (0xffffffff81100a00, 0xffffffff81100b00)
-    assert r["cpuset_swapout"] == (0xffffffff81100c00, 0xffffffff81100d00)
+    assert r["memcg_cs"] == (0xffffffff81100a00, 0xffffffff81100b00)
+    assert r["__cpuset_swap_veto"] == (0xffffffff81100c00, 0xffffffff81100d00)
     # two static functions of one name
-    assert r["fmeter_update"][0] == 0xffffffff81100d00 and r["fmeter_update#2"][0] == 0xffffffff81100e00
+    assert r["rate_update"][0] == 0xffffffff81100d00 and r["rate_update#2"][0] == 0xffffffff81100e00
     # aliases at one address: one range; data symbols, KUnit cases, the last symbol: none
     assert sum(1 for n in r if n.startswith("mem_notify_raise")) == 2
     assert "mem_notify_enabled" not in r and "mem_notify_test_rate" not in r
