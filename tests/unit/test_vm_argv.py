@@ -55,12 +55,23 @@ def test_forced_accelerator(monkeypatch):
     assert vm.accelerator("/nonexistent") == "tcg"
 
 
-def test_run_exec_with_fake_vng(tmp_path, monkeypatch):
+def fake_vng(tmp_path, monkeypatch, script: str):
+    """A stand-in for vng: ``script`` (sh or bash) is the whole program."""
     fake = tmp_path / "vng"
-    fake.write_text("#!/bin/sh\necho 'KTAP version 1'\necho '1..1'\necho 'ok 1 fake'\nexit 0\n")
+    fake.write_text(script)
     fake.chmod(0o755)
     monkeypatch.setenv("KEXP_VNG", str(fake))
-    g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    return fake
+
+
+def run(tmp_path, timeout=30):
+    return vm.run_exec(vm.GuestSpec(timeout=timeout), "/k", "true", tmp_path / "run", accel="tcg")
+
+
+def test_run_exec_with_fake_vng(tmp_path, monkeypatch):
+    fake = fake_vng(tmp_path, monkeypatch,
+                    "#!/bin/sh\necho 'KTAP version 1'\necho '1..1'\necho 'ok 1 fake'\nexit 0\n")
+    g = run(tmp_path)
     assert g.rc == 0 and "ok 1 fake" in g.stdout
     assert (tmp_path / "run" / "argv.txt").read_text().startswith(str(fake))
 
@@ -68,35 +79,29 @@ def test_run_exec_with_fake_vng(tmp_path, monkeypatch):
 def test_run_exec_panic_comes_back_with_console(tmp_path, monkeypatch):
     """A panic of the kernel under test is a verdict (CRASH), not an
     infrastructure error: run_exec returns it with the console."""
-    fake = tmp_path / "vng"
     # the fake writes a panic to the console file given in --qemu-opts
-    fake.write_text('#!/bin/bash\nfor a in "$@"; do case "$a" in --qemu-opts=*) '
-                    'f=${a##*path=}; f=${f%% *};; esac; done\n'
-                    'echo "Kernel panic - not syncing: boom" > "$f"\nexit 255\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("KEXP_VNG", str(fake))
-    g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    fake_vng(tmp_path, monkeypatch,
+             '#!/bin/bash\nfor a in "$@"; do case "$a" in --qemu-opts=*) '
+             'f=${a##*path=}; f=${f%% *};; esac; done\n'
+             'echo "Kernel panic - not syncing: boom" > "$f"\nexit 255\n')
+    g = run(tmp_path)
     assert g.panicked and not g.timed_out and "boom" in g.console
 
 
 def test_run_exec_qemu_failure_is_guest_lost(tmp_path, monkeypatch):
-    fake = tmp_path / "vng"
-    fake.write_text("#!/bin/sh\necho 'qemu: could not load kernel' >&2\nexit 255\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("KEXP_VNG", str(fake))
+    fake_vng(tmp_path, monkeypatch,
+             "#!/bin/sh\necho 'qemu: could not load kernel' >&2\nexit 255\n")
     with pytest.raises(vm.GuestLost, match="could not load kernel"):
-        vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+        run(tmp_path)
 
 
 def test_run_exec_retries_a_qemu_that_died_before_the_kernel(tmp_path, monkeypatch):
     """QEMU gone before the kernel's first line: booted once more, and the
     first attempt's files kept."""
-    fake = tmp_path / "vng"
-    fake.write_text("#!/bin/sh\nif [ -e once ]; then echo 'KTAP version 1'; exit 0; fi\n"
+    fake_vng(tmp_path, monkeypatch,
+             "#!/bin/sh\nif [ -e once ]; then echo 'KTAP version 1'; exit 0; fi\n"
                     "touch once; echo 'WARNING: Image format was not specified' >&2\nexit 255\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("KEXP_VNG", str(fake))
-    g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    g = run(tmp_path)
     assert g.rc == 0 and g.attempts == 2
     assert "Image format" in (tmp_path / "run" / "attempt1-stderr.txt").read_text()
 
@@ -104,24 +109,20 @@ def test_run_exec_retries_a_qemu_that_died_before_the_kernel(tmp_path, monkeypat
 def test_run_exec_no_retry_once_the_kernel_has_started(tmp_path, monkeypatch):
     """A guest lost after the kernel printed its banner may be the kernel's
     doing: no second boot hides it."""
-    fake = tmp_path / "vng"
-    fake.write_text("#!/bin/sh\nn=$(cat n 2>/dev/null || echo 0); echo $((n + 1)) > n\n"
+    fake_vng(tmp_path, monkeypatch,
+             "#!/bin/sh\nn=$(cat n 2>/dev/null || echo 0); echo $((n + 1)) > n\n"
                     "echo '[    0.000000] Linux version 6.12.107-kexp+' >&2\nexit 255\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("KEXP_VNG", str(fake))
     with pytest.raises(vm.GuestLost, match="Linux version"):
-        vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+        run(tmp_path)
     assert (tmp_path / "run" / "n").read_text().strip() == "1"
 
 
 def test_early_panic_on_the_serial_console_is_seen(tmp_path, monkeypatch):
     """A panic before hvc0 exists reaches only the serial console (stderr)."""
-    fake = tmp_path / "vng"
-    fake.write_text("#!/bin/sh\necho '[    0.300000] Kernel panic - not syncing: early' >&2\n"
+    fake_vng(tmp_path, monkeypatch,
+             "#!/bin/sh\necho '[    0.300000] Kernel panic - not syncing: early' >&2\n"
                     "exit 255\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("KEXP_VNG", str(fake))
-    g = vm.run_exec(vm.GuestSpec(timeout=30), "/k", "true", tmp_path / "run", accel="tcg")
+    g = run(tmp_path)
     assert g.panicked and g.attempts == 1
 
 
@@ -132,10 +133,8 @@ def test_boot_console_drops_the_commands_stderr():
 
 
 def test_run_exec_timeout_kills_and_returns(tmp_path, monkeypatch):
-    fake = tmp_path / "vng"
-    fake.write_text("#!/bin/sh\necho started\nsleep 30\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("KEXP_VNG", str(fake))
-    g = vm.run_exec(vm.GuestSpec(timeout=1), "/k", "true", tmp_path / "run", accel="tcg")
+    fake_vng(tmp_path, monkeypatch,
+             "#!/bin/sh\necho started\nsleep 30\n")
+    g = run(tmp_path, timeout=1)
     assert g.timed_out and "started" in g.stdout
     assert not vm._LIVE  # nothing of ours left running
