@@ -5,6 +5,8 @@ baseline: a scenario with no new feature must PASS too; a feature scenario
           must be XFAIL: the feature absent, every check that does not need it
           passed (proves the feature checks are not vacuous).
 negative: a variant set up so that named checks must fail; they must FAIL.
+Checks a scenario records without asserting yet (``Scenario.recorded``) may
+be XFAIL on either kernel; every other check must still pass.
 """
 
 import pytest
@@ -34,15 +36,22 @@ def negative_result(request, patched_kernel, run_top):
 
 
 @pytest.mark.parametrize("patched_result", sorted(CI), indirect=True)
+def _only_recorded_xfail(res) -> bool:
+    rec = set(ALL[res.scenario].recorded)
+    return res.outcome == "XFAIL" and all(c.name in rec for c in res.checks if c.status == "XFAIL")
+
+
 def test_patched(patched_result):
-    assert patched_result.outcome in ("PASS", "SKIP"), explain(patched_result)
+    assert patched_result.outcome in ("PASS", "SKIP") or _only_recorded_xfail(patched_result), \
+        explain(patched_result)
 
 
 @pytest.mark.parametrize("baseline_result", sorted(CI), indirect=True)
 def test_baseline(baseline_result):
     res = baseline_result
     want = "XFAIL" if CI[res.scenario].feature else "PASS"
-    assert res.outcome == want, f"expected {want}:\n" + explain(res)
+    assert res.outcome == want or (not CI[res.scenario].feature and _only_recorded_xfail(res)), \
+        f"expected {want}:\n" + explain(res)
 
 
 @pytest.mark.parametrize("negative_result", sorted(NEG), indirect=True)

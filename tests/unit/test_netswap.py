@@ -1,0 +1,158 @@
+"""netswap-flood judged on synthetic run directories: a good run passes,
+and each doctored one fails the check it should (every check can fail)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from harness import fleet, initramfs
+from harness.results import ScenarioResult
+from harness.scenarios import netswap
+
+
+def hb_line(t, phase, prog, pswpout, nbd, rx, free_kb=8000, pswpin=0):
+    f = [int(t * 1e9), phase, prog, 0, 0, pswpin, pswpout, free_kb, free_kb, 500000,
+         nbd, nbd, 0, rx, 0, 0, 0, 0, 0, 100, 50, 0]
+    return f"{t:.3f}\thb " + " ".join(str(x) for x in f)
+
+
+def make_run(d: Path, wedge_at: float | None = None, stall_io: bool = False,
+             flood: bool = True, freeze: bool = True, console_a: str = "",
+             resume_delay: float = 0.3) -> Path:
+    """A run: freeze at 30 s, thaw at 50 s, job done at 80 s (unless wedged)."""
+    for m in "ABC":
+        (d / m).mkdir(parents=True, exist_ok=True)
+        (d / m / "console.log").write_text("[    1.0] kexp: console capture check\n")
+    (d / "A" / "console.log").write_text("[    1.0] kexp: console capture check\n" + console_a)
+    rows, prog, out, nbd, rx = ["0.000\thbinfo min_kb=4000 low_kb=5000 high_kb=6000"], 0, 0, 0, 0
+    t, phase = 10.0, 1
+    while t <= 85.0:
+        frozen = 30.0 <= t < 50.0 + resume_delay
+        wedged = wedge_at is not None and t >= wedge_at
+        if not frozen and not wedged:
+            prog += 500
+            out += 300
+            nbd += 2400
+        elif frozen and stall_io:
+            nbd += 8
+        rx += 100
+        if t >= 80.0 and not wedged:
+            phase = 3
+        rows.append(hb_line(t, phase, prog, out, nbd, rx))
+        if phase == 3:
+            break
+        t = round(t + 0.1, 3)
+    (d / "A" / "heartbeat.txt").write_text("\n".join(rows) + "\n")
+    a_out = ["5.0\tkexp-m setup swap=nbd0", "5.0\tkexp-m setup swap_kb=786428", "6.0\tkexp-ready A"]
+    if wedge_at is None:
+        a_out += ["80.1\tnetjob: done 1 pages", "80.2\tkexp-m job rc=0", "81.0\tkexp-exit 0"]
+    (d / "A" / "out.txt").write_text("\n".join(a_out) + "\n")
+    (d / "B" / "out.txt").write_text("7.0\tkexp-ready B\n" + "".join(
+        f"{t}.5\tflood {t} 1 2 3 0 0\n" for t in range(8, 85) if flood))
+    (d / "C" / "out.txt").write_text("4.0\tkexp-ready C 1572864 sectors exported\n")
+    ev = [{"t": 9.0, "event": "all ready"}, {"t": 29.9, "event": "steady swapping"}]
+    if freeze:
+        ev += [{"t": 30.0, "event": "freeze C"}, {"t": 50.0, "event": "thaw C"}]
+    ev += [{"t": 85.0 if wedge_at else 80.5, "event": "watch end"}]
+    (d / "events.json").write_text(json.dumps(ev))
+    return d
+
+
+def judge(d: Path, **params) -> ScenarioResult:
+    scn = dataclasses.replace(netswap.SCENARIO, params={**netswap.SCENARIO.params, **params})
+    res = ScenarioResult("netswap-flood", "baseline", "ERROR", rundir=str(d))
+    netswap.judge_dir(scn, "baseline", d, res)
+    return res
+
+
+def st(res: ScenarioResult) -> dict[str, str]:
+    return {c.name: c.status for c in res.checks}
+
+
+def test_good_run_passes(tmp_path):
+    res = judge(make_run(tmp_path))
+    assert res.outcome == "PASS", [(c.name, c.detail) for c in res.checks]
+    assert res.metrics["swap I/O resumed after C returned (s)"] == 0.3
+    assert "A's memory (host time)" in res.metrics["plots"]
+
+
+def test_wedge_is_recorded_not_asserted(tmp_path):
+    res = judge(make_run(tmp_path, wedge_at=52.0))
+    assert st(res)["survived"] == "XFAIL"
+    assert st(res)["machines_up"] == st(res)["stall_effective"] == "PASS"
+    assert res.outcome == "XFAIL"
+    assert all(c.name in netswap.RECORDED for c in res.checks if c.status == "XFAIL")
+
+
+def test_wedge_fails_once_asserted(tmp_path):
+    res = judge(make_run(tmp_path, wedge_at=52.0), assert_survival=True)
+    assert st(res)["survived"] == "FAIL" and res.outcome == "FAIL"
+
+
+def test_slow_resume_is_recorded(tmp_path):
+    res = judge(make_run(tmp_path, resume_delay=3.0))
+    assert st(res)["swap_resumed"] == "XFAIL"
+    assert judge(make_run(tmp_path, resume_delay=3.0), assert_survival=True).outcome == "FAIL"
+
+
+def test_stall_that_does_not_stop_swap_io_fails(tmp_path):
+    assert st(judge(make_run(tmp_path, stall_io=True)))["stall_effective"] == "FAIL"
+
+
+def test_no_flood_during_stall_fails(tmp_path):
+    assert st(judge(make_run(tmp_path, flood=False)))["stall_effective"] == "FAIL"
+
+
+def test_no_freeze_fails(tmp_path):
+    res = judge(make_run(tmp_path, freeze=False))
+    assert st(res)["swapping_before"] == "FAIL" and st(res)["stall_effective"] == "FAIL"
+
+
+def test_no_swap_fails_machines_up(tmp_path):
+    d = make_run(tmp_path)
+    (d / "A" / "out.txt").write_text("5.0\tkexp-m setup swap=none\n6.0\tkexp-ready A (no swap)\n")
+    assert st(judge(d))["machines_up"] == "FAIL"
+
+
+HUNG = ("[  120.0] INFO: task netjob:123 blocked for more than 30 seconds.\n"
+        "[  120.0]       Not tainted 6.12.107 #1\n")
+
+
+def test_hung_task_on_a_is_evidence_until_asserted(tmp_path):
+    res = judge(make_run(tmp_path, wedge_at=52.0, console_a=HUNG))
+    assert res.outcome == "XFAIL" and res.metrics["hung_task_reports_on_A"] == 1
+    res = judge(make_run(tmp_path, wedge_at=52.0, console_a=HUNG), assert_survival=True)
+    assert res.outcome == "CRASH"
+
+
+def test_panic_on_any_machine_is_a_crash(tmp_path):
+    d = make_run(tmp_path)
+    (d / "C" / "console.log").write_text("[  9.0] Kernel panic - not syncing: boom\n")
+    assert judge(d).outcome == "CRASH"
+
+
+def test_nics_and_argv(tmp_path):
+    f = fleet.Fleet(tmp_path, "/bz", [fleet.MachineSpec("A", heartbeat=True),
+                                      fleet.MachineSpec("B"), fleet.MachineSpec("C")],
+                    netswap.links(netswap.PARAMS))
+    f.sockdir = "/tmp/x"
+    nics = f.nics("A")
+    assert nics == [("lan", "52:54:00:99:00:01", "10.99.0.1/24")]
+    argv = f.machines["A"].argv(Path("/i"), nics)
+    joined = " ".join(argv)
+    assert "dgram,id=nlan,local.type=unix,local.path=/tmp/x/lan.A.vm" in joined
+    assert "remote.path=/tmp/x/lan.A.sw" in joined and "name=kexp.hb" in joined
+    # nothing in the machines' network may reach the host's IP stack
+    assert "user" not in [a.split(",")[0] for a in argv] and "tap" not in joined
+    p2p = netswap.links({**netswap.PARAMS, "topology": "p2p"})
+    assert [ln.name for ln in p2p] == ["ab", "ac"]
+
+
+def test_cpio_newc_layout():
+    c = initramfs.Cpio()
+    c.file("/etc/kexp/run.sh", b"echo hi\n", 0o755)
+    data = c.close()
+    assert data.startswith(b"070701") and len(data) % 4 == 0
+    assert b"etc/kexp/run.sh\0" in data and b"TRAILER!!!" in data
