@@ -52,7 +52,7 @@ from .paths import runs_dir
 from .printer import log
 from .scenarios import get
 
-SECTIONS = ("latency", "herd", "cost", "insn", "cpuset")
+SECTIONS = ("latency", "herd", "cost", "insn", "cpuset", "netswap")
 RATIO_FLOOR_MS = 1.0  # below this (or <= 0) mem_notify's p50 is no denominator
 
 
@@ -568,6 +568,45 @@ def insn_section(per_boot: dict[tuple[str, str], list[dict]], nranges: int,
 # main
 
 
+# netswap-flood variants: name -> (parameters, share of netswap_runs, kernels);
+# the first is the scenario as make test runs it, the others vary what the
+# baseline's outcome could depend on
+NETSWAP_VARIANTS = {
+    "default": ({}, 1.0, ("baseline", "patched")),
+    "no flood": ({"flood": "none"}, 0.2, ("baseline",)),
+    "flood from boot": ({"flood_lead_s": -1}, 0.2, ("baseline",)),
+    "separate storage link": ({"topology": "p2p"}, 0.2, ("baseline",)),
+    "min_free_kbytes 8192": ({"min_free_kbytes": 8192}, 0.2, ("baseline",)),
+}
+
+
+def netswap_row(label: str, kind: str, runs: list[results.ScenarioResult]) -> list:
+    """One table row: wedge rate and resume times over ``runs``."""
+    judged = [r for r in runs if r.outcome not in ("ERROR",)]
+    wedged = [r for r in judged if (r.check("survived") is None
+                                    or r.check("survived").status != "PASS")]
+    crashed = [r for r in judged if r.outcome == "CRASH"]
+    res = stats([r.metrics.get("swap I/O resumed after C returned (s)") for r in judged])
+    hung = sum(1 for r in judged if r.metrics.get("hung_task_reports_on_A"))
+    return [label, kind, len(judged), f"{len(wedged)}/{len(judged)}" if judged else "-",
+            len(crashed), hung, fmt(res.get("p50")), fmt(res.get("max")),
+            sum(1 for r in runs if r.outcome == "ERROR")]
+
+
+def netswap_section(runs: dict[tuple[str, str], list[results.ScenarioResult]]) -> tuple[dict, dict]:
+    rows = [netswap_row(label, kind, rs) for (label, kind), rs in runs.items()]
+    data = {f"{label} [{kind}]": [{"outcome": r.outcome, "rundir": r.rundir,
+                                   "checks": {c.name: c.status for c in r.checks},
+                                   "metrics": {k: v for k, v in r.metrics.items() if k != "plots"}}
+                                  for r in rs] for (label, kind), rs in runs.items()}
+    t = table("netswap-flood: does A survive C's stall while B floods it",
+              ["variant", "kernel", "runs", "wedged", "crash", "hung-task runs",
+               "resume p50 s", "resume max s", "errors"], rows,
+              "wedged: no job progress for wedge_s after C returned, or the job never finished "
+              "(host-judged from A's heartbeat); resume: C's return to A's first NBD completion")
+    return t, data
+
+
 def _listener_setup(rundir: Path) -> dict:
     from .scenarios import notify_latency
 
@@ -592,9 +631,9 @@ def _kernels(ksrc, debug, no_build, kinds):
 
 def main(runs: int = 10, reps: int = 5, ksrc: str | None = None, debug: bool = False,
          kill_runs: int = 5, cost_rounds: int = 2, insn_reps: int = 3,
-         only: list[str] | None = None, no_build: bool = False) -> int:
+         only: list[str] | None = None, no_build: bool = False, netswap_runs: int = 10) -> int:
     secs_on = set(only or SECTIONS)
-    need = ["patched"] + (["baseline"] if secs_on & {"cost", "insn"} else [])
+    need = ["patched"] + (["baseline"] if secs_on & {"cost", "insn", "netswap"} else [])
     ks = _kernels(ksrc, debug, no_build, need)
     pk, bk = ks["patched"], ks.get("baseline")
     top = runs_dir() / ("bench-" + results.stamp())
@@ -693,6 +732,27 @@ def main(runs: int = 10, reps: int = 5, ksrc: str | None = None, debug: bool = F
                             ["A poll wake-ups", "A inotify events", "B false alarms"],
                             [[wk.get("A_poll"), wk.get("A_inotify"), wk.get("B_false_alarms")]],
                             f"scenario outcome: {ir.outcome}"))
+
+    if "netswap" in secs_on:
+        log("bench", f"netswap-flood: {netswap_runs} runs per kernel, variants fewer")
+        ns: dict[tuple[str, str], list[results.ScenarioResult]] = {}
+        for label, (params, share, kinds) in NETSWAP_VARIANTS.items():
+            n = max(1, round(netswap_runs * share))
+            for kind, k in (("baseline", bk), ("patched", pk)):
+                if kind not in kinds:
+                    continue
+                for i in range(n):
+                    slug = label.replace(" ", "-")
+                    r = scenario.run(_with("netswap-flood", **params), k,
+                                     top / "netswap-flood" / f"{slug}-{kind}-{i}")
+                    all_res.append(r)
+                    ns.setdefault((label, kind), []).append(r)
+        t, d = netswap_section(ns)
+        tables.append(t)
+        data["netswap"] = d
+        for r in ns.get(("default", "baseline"), [])[:1]:
+            for title, spec in (r.metrics.get("plots") or {}).items():
+                plots[f"netswap-flood, one baseline run: {title}"] = spec
 
     bench = {"title": "kexp bench: patched vs baseline vs peers", "started": top.name,
              "kernels": kinfo, "tables": tables, "plots": plots}

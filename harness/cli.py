@@ -161,7 +161,8 @@ def cmd_bench(args) -> int:
                            f"known: {', '.join(bench.SECTIONS)}")
     return bench.main(runs=args.runs, reps=args.reps, ksrc=args.ksrc, debug=args.debug,
                       kill_runs=args.kill_runs, cost_rounds=args.cost_rounds,
-                      insn_reps=args.insn_reps, only=only or None, no_build=args.no_build)
+                      insn_reps=args.insn_reps, only=only or None, no_build=args.no_build,
+                      netswap_runs=args.netswap_runs)
 
 
 def cmd_judge(args) -> int:
@@ -244,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--insn-reps", type=int, default=3,
                    help="workload repetitions per instruction-counting boot")
     p.add_argument("--kill-runs", type=int, default=5, help="boots of cpuset-swap-kill")
+    p.add_argument("--netswap-runs", type=int, default=10,
+                   help="netswap-flood runs per kernel (variants: 20%% of it, at least 1)")
     p.add_argument("--only", action="append", metavar="SECTION[,SECTION]",
-                   help="run only these: latency, herd, cost, insn, cpuset")
+                   help="run only these: latency, herd, cost, insn, cpuset, netswap")
     p.add_argument("--no-build", action="store_true", help="use the last built kernels")
     p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("judge", help="judge a saved scenario run directory again")

@@ -208,11 +208,12 @@ class Fleet:
     """Machines and links of one scenario run (a context manager)."""
 
     def __init__(self, rundir: Path, kernel_image: str, machines: list[MachineSpec],
-                 links: list[LinkSpec], accel: str = "tcg"):
+                 links: list[LinkSpec], accel: str = "tcg", mbit: float = 0.0):
         self.rundir = rundir
         self.kernel_image = kernel_image
         self.accel = accel
         self.links = links
+        self.mbit = mbit
         self.machines = {m.name: Machine(m, self) for m in machines}
         self.events: list[dict] = []
         self.t0 = time.monotonic()
@@ -247,10 +248,15 @@ class Fleet:
 
     def start(self, order: list[str] | None = None) -> None:
         """Start the switch and every machine (all boot concurrently)."""
+        self.start_switch()
+        self.launch(order)
+
+    def start_switch(self) -> None:
+        """The links, before any machine: faults set now apply from the first frame."""
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.base = initramfs.base_image()
         self.sockdir = tempfile.mkdtemp(prefix="kexp-net-")
-        spec = {"links": {ln.name: list(ln.members) for ln in self.links}}
+        spec = {"links": {ln.name: list(ln.members) for ln in self.links}, "mbit": self.mbit}
         (self.rundir / "links.json").write_text(json.dumps(
             {ln.name: ln.members for ln in self.links}, indent=1))
         sf = Path(self.sockdir) / "switch.json"
@@ -266,9 +272,11 @@ class Fleet:
                 break
             time.sleep(0.05)
         self.event("switch up", pid=self.switch.pid)
+
+    def launch(self, order: list[str] | None = None) -> None:
         log("fleet", f"{len(self.machines)} machines ({', '.join(self.machines)}), links "
                      + ", ".join(f"{ln.name}: {'-'.join(ln.members)}" for ln in self.links)
-                     + f", {self.accel.upper()}")
+                     + (f", {self.mbit:g} Mbit/s per port" if self.mbit else "") + f", {self.accel.upper()}")
         for name in order or list(self.machines):
             self.machines[name].launch(self.nics(name))
 

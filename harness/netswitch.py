@@ -9,7 +9,11 @@ slowed or made lossy per member without the machines' cooperation::
 
     python -m harness.netswitch SOCKDIR SPEC.json STATS.json
 
-SPEC: ``{"links": {"ac": ["A", "C"], ...}}``.  Sockets: the switch's side of
+SPEC: ``{"links": {"ac": ["A", "C"], ...}, "mbit": 40}``: every port sends
+to its machine at most ``mbit`` Mbit/s (0: unlimited), queueing up to
+``QUEUE`` frames and dropping the rest, as a switch port of that speed would;
+without it a flooding machine outruns what an emulated CPU can receive and
+every frame to that machine is lost at the host's socket, not in the guest.  Sockets: the switch's side of
 member M on link L is ``SOCKDIR/L.M.sw``, the machine's side ``SOCKDIR/L.M.vm``.
 Control: datagrams to ``SOCKDIR/ctl``, ``set L M drop=0|1 delay_ms=N loss=P``
 (affects frames to and from M on L).  Counters go to STATS.json every second
@@ -18,6 +22,7 @@ and at exit (SIGTERM).
 
 from __future__ import annotations
 
+import collections
 import heapq
 import json
 import os
@@ -28,9 +33,11 @@ import socket
 import sys
 import time
 
+QUEUE = 512
+
 
 class Port:
-    def __init__(self, link: str, member: str, sockdir: str):
+    def __init__(self, link: str, member: str, sockdir: str, mbit: float = 0.0):
         self.link, self.member = link, member
         self.path = os.path.join(sockdir, f"{link}.{member}.sw")
         self.peer = os.path.join(sockdir, f"{link}.{member}.vm")
@@ -42,8 +49,28 @@ class Port:
         self.drop = False
         self.delay = 0.0
         self.loss = 0.0
+        self.rate = mbit * 1e6 / 8  # bytes per second, 0 = unlimited
+        self.tokens = 0.0
+        self.last = time.monotonic()
+        self.queue: collections.deque[bytes] = collections.deque()
         self.stats = {"rx_frames": 0, "rx_bytes": 0, "tx_frames": 0, "tx_bytes": 0,
-                      "dropped_fault": 0, "dropped_peer": 0}
+                      "dropped_fault": 0, "dropped_peer": 0, "dropped_queue": 0}
+
+    def enqueue(self, frame: bytes) -> None:
+        if not self.rate:
+            self.send(frame)
+        elif len(self.queue) < QUEUE:
+            self.queue.append(frame)
+        else:
+            self.stats["dropped_queue"] += 1
+
+    def drain(self, now: float) -> None:
+        self.tokens = min(self.tokens + (now - self.last) * self.rate, 64 * 1514)
+        self.last = now
+        while self.queue and self.tokens >= len(self.queue[0]):
+            f = self.queue.popleft()
+            self.tokens -= len(f)
+            self.send(f)
 
     def send(self, frame: bytes) -> None:
         try:
@@ -60,7 +87,7 @@ def main(argv: list[str]) -> int:
     ports: dict[tuple[str, str], Port] = {}
     for link, members in spec["links"].items():
         for m in members:
-            ports[(link, m)] = Port(link, m, sockdir)
+            ports[(link, m)] = Port(link, m, sockdir, float(spec.get("mbit", 0)))
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     ctl.bind(os.path.join(sockdir, "ctl"))
     ctl.setblocking(False)
@@ -102,11 +129,13 @@ def main(argv: list[str]) -> int:
                 seq += 1
                 heapq.heappush(delayed, (time.monotonic() + d, seq, o, frame))
             else:
-                o.send(frame)
+                o.enqueue(frame)
 
     while not stop:
         now = time.monotonic()
         timeout = 0.5 if not delayed else max(0.0, min(0.5, delayed[0][0] - now))
+        if any(p.queue for p in ports.values()):
+            timeout = min(timeout, 0.002)
         for key, _ in sel.select(timeout):
             p = key.data
             if p is None:
@@ -138,7 +167,10 @@ def main(argv: list[str]) -> int:
         now = time.monotonic()
         while delayed and delayed[0][0] <= now:
             _, _, o, frame = heapq.heappop(delayed)
-            o.send(frame)
+            o.enqueue(frame)
+        for p in ports.values():
+            if p.queue or p.rate:
+                p.drain(now)
         if now - last_dump >= 1.0:
             dump()
             last_dump = now

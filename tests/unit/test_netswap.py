@@ -136,7 +136,7 @@ def test_panic_on_any_machine_is_a_crash(tmp_path):
 def test_nics_and_argv(tmp_path):
     f = fleet.Fleet(tmp_path, "/bz", [fleet.MachineSpec("A", heartbeat=True),
                                       fleet.MachineSpec("B"), fleet.MachineSpec("C")],
-                    netswap.links(netswap.PARAMS))
+                    netswap.links({**netswap.PARAMS, "topology": "shared"}))
     f.sockdir = "/tmp/x"
     nics = f.nics("A")
     assert nics == [("lan", "52:54:00:99:00:01", "10.99.0.1/24")]
