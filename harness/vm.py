@@ -470,7 +470,12 @@ class SshGuest:
         self.stop()
 
     def start(self, ready_timeout: float = 300) -> None:
+        """Launch, then wait until ssh is up (several guests: launch them all
+        first, then wait for each, so they boot concurrently)."""
+        self.launch()
+        self.wait_ready(ready_timeout)
 
+    def launch(self) -> None:
         if not Path("/usr/sbin/sshd").is_file():
             raise BootError("/usr/sbin/sshd missing (apt-get install openssh-server)")
         d = self.rundir
@@ -499,8 +504,11 @@ class SshGuest:
                                      stderr=subprocess.STDOUT, start_new_session=True, env=env,
                                      cwd=str(d))
         _track(self.proc)
+        self._sock, self._spec = sock, spec
+
+    def wait_ready(self, ready_timeout: float = 300) -> None:
         try:
-            self._connect(d, sock, spec, ready_timeout)
+            self._connect(self.rundir, self._sock, self._spec, ready_timeout)
         except BaseException:
             self._kill()
             raise
