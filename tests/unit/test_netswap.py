@@ -156,3 +156,109 @@ def test_cpio_newc_layout():
     data = c.close()
     assert data.startswith(b"070701") and len(data) % 4 == 0
     assert b"etc/kexp/run.sh\0" in data and b"TRAILER!!!" in data
+
+
+def _frame(dst: bytes, src: bytes, n: int = 100) -> bytes:
+    return dst + src + b"\x08\x00" + bytes(n)
+
+
+def test_switch_forwards_learns_and_faults(tmp_path):
+    """The real switch process: frames between two machine sockets, MAC
+    learning on a shared segment, a dropped member, stats written."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    sd = tmp_path / "s"
+    sd.mkdir()
+    (tmp_path / "spec.json").write_text(json.dumps({"links": {"lan": ["A", "B", "C"]}}))
+    socks = {}
+    for m in "ABC":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(str(sd / f"lan.{m}.vm"))
+        s.settimeout(2)
+        socks[m] = s
+    p = subprocess.Popen([sys.executable, "-m", "harness.netswitch", str(sd),
+                          str(tmp_path / "spec.json"), str(tmp_path / "stats.json")],
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    try:
+        for _ in range(100):
+            if (sd / "ctl").exists():
+                break
+            time.sleep(0.05)
+        mac = {m: bytes([2, 0, 0, 0, 0, i + 1]) for i, m in enumerate("ABC")}
+        # unknown destination: flooded to B and C
+        socks["A"].sendto(_frame(mac["B"], mac["A"]), str(sd / "lan.A.sw"))
+        assert socks["B"].recv(2000)[6:12] == mac["A"]
+        assert socks["C"].recv(2000)[6:12] == mac["A"]
+        # B answers A: A's MAC was learned, so C sees nothing
+        socks["B"].sendto(_frame(mac["A"], mac["B"]), str(sd / "lan.B.sw"))
+        assert socks["A"].recv(2000)[6:12] == mac["B"]
+        socks["C"].settimeout(0.3)
+        try:
+            socks["C"].recv(2000)
+            raise AssertionError("a learned unicast frame reached a third machine")
+        except TimeoutError:
+            pass
+        # a dropped member: nothing to or from it passes
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        c.sendto(b"set lan B drop=1", str(sd / "ctl"))
+        time.sleep(0.2)
+        socks["A"].sendto(_frame(mac["B"], mac["A"]), str(sd / "lan.A.sw"))
+        socks["B"].settimeout(0.3)
+        try:
+            socks["B"].recv(2000)
+            raise AssertionError("a frame passed a dropped link")
+        except TimeoutError:
+            pass
+    finally:
+        p.terminate()
+        p.wait(timeout=5)
+    st = json.loads((tmp_path / "stats.json").read_text())
+    assert st["lan.B"]["drop"] is True and st["lan.B"]["dropped_fault"] >= 1
+    assert st["lan.A"]["rx_frames"] == 2
+
+
+def test_switch_port_speed(tmp_path):
+    """A port of 1 Mbit/s delivers about 125 kB/s and drops what its queue
+    cannot hold."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    sd = tmp_path / "s"
+    sd.mkdir()
+    (tmp_path / "spec.json").write_text(json.dumps({"links": {"ab": ["A", "B"]}, "mbit": 1}))
+    a = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    a.bind(str(sd / "ab.A.vm"))
+    b = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    b.bind(str(sd / "ab.B.vm"))
+    b.settimeout(0.5)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    p = subprocess.Popen([sys.executable, "-m", "harness.netswitch", str(sd),
+                          str(tmp_path / "spec.json"), str(tmp_path / "stats.json")],
+                         cwd=str(Path(__file__).resolve().parents[2]))
+    try:
+        for _ in range(100):
+            if (sd / "ctl").exists():
+                break
+            time.sleep(0.05)
+        f = _frame(b"\x02\0\0\0\0\x02", b"\x02\0\0\0\0\x01", 1000)
+        for _ in range(1000):  # 1 MB at once
+            a.sendto(f, str(sd / "ab.A.sw"))
+        t0, got = time.monotonic(), 0
+        while time.monotonic() - t0 < 1.0:
+            try:
+                got += len(b.recv(2000))
+            except TimeoutError:
+                break
+        dt = time.monotonic() - t0
+    finally:
+        p.terminate()
+        p.wait(timeout=5)
+    rate = got / dt
+    assert 60e3 < rate < 250e3, rate
+    st = json.loads((tmp_path / "stats.json").read_text())
+    assert st["ab.B"]["dropped_queue"] > 0
