@@ -4,7 +4,7 @@
 #   make test       what CI runs: lint + unit tests, series checks, kernels, VM scenarios
 #   make check      lint + unit tests (no VM, under a minute)
 #   make kernel     build the patched kernel (BASELINE=1: the unpatched one; KSRC=, DEBUG=1)
-#   make scenario S=name [BASELINE=1]   one scenario in a VM
+#   make scenario S=name [BASELINE=1] [P="key=value ..."]   one scenario in a VM
 #   make shell      interactive shell in the patched guest (BASELINE=1 for the baseline)
 #   make list       list scenarios
 #   make series-check   checkpatch --strict and a build after every patch
@@ -74,7 +74,7 @@ run: deps
 
 scenario: deps
 	@test -n "$(S)" || { echo "usage: make scenario S=<name> [BASELINE=1]  (make list)"; exit 2; }
-	@$(PY) -m harness $(HARNESS_OPTS) run $(S) $(BASEFLAG) || $(RC_NOTE)
+	@$(PY) -m harness $(HARNESS_OPTS) run $(S) $(BASEFLAG) $(foreach p,$(P),--param $(p)) || $(RC_NOTE)
 
 shell: deps
 	$(PY) -m harness $(HARNESS_OPTS) shell $(BASEFLAG) $(if $(S),--scenario $(S))

@@ -69,7 +69,7 @@ def cmd_checks(args) -> int:
 
 def cmd_run(args) -> int:
     names = args.scenarios or [n for n, s in all_scenarios().items() if s.ci or not args.ci_only]
-    scns = [get(n) for n in names]
+    scns = [with_params(get(n), args.param or []) for n in names]
     kinds = ["baseline"] if args.baseline else (["patched", "baseline"] if args.both else ["patched"])
     top = new_run_dir(runs_dir(), results.stamp())
     res: list[results.ScenarioResult] = []
@@ -104,6 +104,34 @@ def cmd_run(args) -> int:
         rec = results.RunRecord(started=top.name, kernel=kinfo, results=res, command=cmdline)
         write_all(rec, top)
     return results.exit_code(res)
+
+
+def with_params(scn, pairs: list[str]):
+    """``scn`` with parameters overridden by ``KEY=VALUE`` pairs (a value is
+    read as the type of the parameter it replaces)."""
+    import dataclasses
+
+    from .errors import HarnessError
+
+    params = dict(scn.params)
+    for kv in pairs:
+        k, sep, v = kv.partition("=")
+        if not sep or k not in params:
+            raise HarnessError(f"--param {kv!r}: {scn.name} has parameters "
+                               f"{', '.join(sorted(params))}")
+        old = params[k]
+        try:
+            if isinstance(old, bool):
+                if v not in ("0", "1", "true", "false"):
+                    raise ValueError(v)
+                params[k] = v in ("1", "true")
+            elif isinstance(old, (int, float)):
+                params[k] = type(old)(v)
+            else:
+                params[k] = v
+        except ValueError:
+            raise HarnessError(f"--param {kv!r}: {k} takes a {type(old).__name__}") from None
+    return dataclasses.replace(scn, params=params) if pairs else scn
 
 
 def new_run_dir(parent: Path, stamp: str) -> Path:
@@ -232,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--both", action="store_true", help="run on patched and baseline")
     p.add_argument("--no-build", action="store_true", help="use the last built kernel(s)")
     p.add_argument("--ci-only", action="store_true", help="only scenarios marked for CI")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="override a scenario parameter (repeatable), e.g. stall_s=40")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("shell", help="interactive console in a guest (pexpect)")
     p.add_argument("--baseline", action="store_true")

@@ -359,3 +359,19 @@ def test_junit_counts_every_testcase(env):
     assert env.run("fake") == 1
     suite = env.junit().find("testsuite")
     assert int(suite.get("tests")) == len(suite.findall("testcase"))
+
+
+def test_param_overrides_keep_types():
+    import pytest
+
+    from harness.cli import with_params
+    from harness.errors import HarnessError
+    from harness.scenarios import get
+
+    s = with_params(get("netswap-flood"), ["stall_s=40", "topology=p2p", "assert_survival=1",
+                                           "resume_s=0.5"])
+    assert s.params["stall_s"] == 40 and s.params["topology"] == "p2p"
+    assert s.params["assert_survival"] is True and s.params["resume_s"] == 0.5
+    for bad in ("nosuch=1", "stall_s=x", "stall_s", "assert_survival=maybe"):
+        with pytest.raises(HarnessError):
+            with_params(get("netswap-flood"), [bad])
