@@ -3,11 +3,12 @@
  * netjob - a memory-hungry job that also serves the network, and a heartbeat
  * that reports it (machine A of the networked-swap scenarios).
  *
- *   netjob WORK_MB PASSES TCP_PORT UDP_PORT HB_PATH
+ *   netjob WORK_MB PASSES TCP_PORT UDP_PORT HB_PATH [FILL_MS_PER_MB]
  *
  * The job maps WORK_MB MiB of private anonymous memory, writes every page
- * (so it must swap in a smaller machine), then rewrites every page PASSES
- * more times.  Its network service is part of the same thread: every 64
+ * (so it must swap in a smaller machine; FILL_MS_PER_MB > 0 pauses that long
+ * after every MiB of the first pass, a job that grows slowly), then rewrites
+ * every page PASSES more times.  Its network service is part of the same thread: every 64
  * pages it accepts TCP connections on TCP_PORT and reads what waits on them
  * and on UDP_PORT.  While the job is stuck in a swap-in, so is its service,
  * and whatever clients send piles up in the kernel.
@@ -242,14 +243,16 @@ int main(int argc, char **argv)
 {
 	size_t mb, npages, i, pg = (size_t)sysconf(_SC_PAGESIZE);
 	uint64_t x = 88172645463325252ULL, sum = 0;
-	int passes, p, status;
+	int passes, p, status, fill_ms = 0;
 	char *mem;
 	pid_t hb;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: netjob WORK_MB PASSES TCP_PORT UDP_PORT HB_PATH\n");
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: netjob WORK_MB PASSES TCP_PORT UDP_PORT HB_PATH [FILL_MS_PER_MB]\n");
 		return 2;
 	}
+	if (argc == 7)
+		fill_ms = atoi(argv[6]);
 	mb = strtoul(argv[1], NULL, 0);
 	passes = atoi(argv[2]);
 	lfd = listen_on(SOCK_STREAM, atoi(argv[3]));
@@ -297,6 +300,8 @@ int main(int argc, char **argv)
 			sh->progress++;
 			if (!(i & 63))
 				serve();
+			if (!p && fill_ms && !((i + 1) % (1048576 / pg)))
+				usleep(fill_ms * 1000);
 		}
 	}
 	sh->phase = 3;

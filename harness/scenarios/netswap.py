@@ -125,23 +125,29 @@ def j_machines(j: Judging) -> ck.Verdict:
 
 
 def j_swapping(j: Judging) -> ck.Verdict:
-    """A's swap went over NBD before the stall: swap_before_pages completed,
-    or fewer with A's job stuck (then the wedge came first, and is judged
-    by ``survived``)."""
+    """A's swap went over NBD to C before the stall: swap_before_pages
+    completed, or A got stuck first with its swap-outs sent to NBD and
+    requests in flight (the wedge then came before the stall; ``survived``
+    reports it)."""
     r = _run_of(j)
     tf = r.event("freeze C")
     if tf is None or not r.hb:
         return ck.fail("C was never frozen")
     a, b = r.hb[0], r.at(tf)
-    out = b["pswpout"] - a["pswpout"] if b else 0
-    nbdw = (b["nbd_wr"] - max(a["nbd_wr"], 0)) // 8 if b and b["nbd_wr"] >= 0 else -1
+    if b is None:
+        return ck.fail("no heartbeat from A before the stall")
+    out = b["pswpout"] - a["pswpout"]
+    nbdw = (b["nbd_wr"] - max(a["nbd_wr"], 0)) // 8 if b["nbd_wr"] >= 0 else -1
     need = int(j.params["swap_before_pages"])
     stuck = r.event("A made no progress") is not None
-    return ck.verdict(nbdw >= need or (stuck and nbdw >= 256),
-                      f"before the stall A wrote {out} pages to swap, {nbdw} completed over NBD"
+    inflight = b["nbd_inflight"]
+    return ck.verdict(nbdw >= need or (stuck and out > 0 and (nbdw > 0 or inflight > 0)),
+                      f"before the stall A wrote {out} pages to swap, {nbdw} completed over NBD, "
+                      f"{inflight} NBD requests in flight"
                       + ("; A's job was already stuck" if stuck else ""),
-                      f">= {need} pages over NBD before C stops (>= 256 if A got stuck first)",
-                      pswpout=out, nbd_pages=nbdw, stuck_before=stuck)
+                      f">= {need} pages completed over NBD before C stops, or A stuck with "
+                      "swap-outs sent to NBD",
+                      pswpout=out, nbd_pages=nbdw, nbd_inflight=inflight, stuck_before=stuck)
 
 
 def j_stall(j: Judging) -> ck.Verdict:
@@ -254,8 +260,9 @@ def j_resumed(j: Judging) -> ck.Verdict:
 CHECKS = (
     CheckDef("machines_up", "A, B and C booted; A swaps on nbd0 served by C; A's heartbeat "
              "reaches the host", j_machines),
-    CheckDef("swapping_before", "A swapped steadily over NBD before the stall "
-             "(pswpout and NBD write sectors from A's heartbeat)", j_swapping),
+    CheckDef("swap_over_nbd", "A's swap-outs went over NBD to C before the stall "
+             "(pswpout, NBD sectors written and requests in flight, from A's heartbeat)",
+             j_swapping),
     CheckDef("stall_effective", "C stopped for stall_s; A's completed NBD I/O stood still "
              "meanwhile; B kept flooding A (B's own counters; what A received is reported)",
              j_stall),
@@ -416,6 +423,12 @@ def evaluate(res: ScenarioResult, r: Run, hung: list[dict]) -> None:
         m["A peak frag mem (bytes)"] = max(x["frag_bytes"] for x in r.hb)
     dt = resume_time(r)
     m["swap I/O resumed after C returned (s)"] = None if dt is None else round(dt, 2)
+    surv = res.check("survived")
+    if surv is not None:
+        stop = last_progress(r)
+        m["wedged"] = "no" if surv.status == "PASS" else (
+            "before the stall" if stop is not None and tf is not None and stop < tf
+            else "after the stall")
     if len(r.hb) < 2:
         return
     t0 = r.hb[0]["t"]
@@ -454,6 +467,7 @@ PARAMS = {
     "flood_lead_s": 5,  # B's flood reaches A this long before C stops (< 0: from boot)
     "a_mem": "256M", "a_cpus": 1, "b_mem": "128M", "c_mem": "160M",
     "work_mb": 240, "passes": 2, "swap_mb": 512,
+    "fill_ms_per_mb": 0,  # > 0: the job grows by 1 MiB per this many ms (first pass)
     "flood": "tcp,udp,frag", "conns": 32, "tcp_port": 7000, "udp_port": 7001,
     "min_free_kbytes": 0,  # 0: the kernel's default
     "nbd_timeout": 120,  # longer than the stall (nbd-client -t)

@@ -12,9 +12,9 @@ from harness.results import ScenarioResult
 from harness.scenarios import netswap
 
 
-def hb_line(t, phase, prog, pswpout, nbd, rx, free_kb=8000, pswpin=0):
+def hb_line(t, phase, prog, pswpout, nbd, rx, free_kb=8000, pswpin=0, inflight=0):
     f = [int(t * 1e9), phase, prog, 0, 0, pswpin, pswpout, free_kb, free_kb, 500000,
-         nbd, nbd, 0, rx, 0, 0, 0, 0, 0, 100, 50, 0]
+         nbd, nbd, inflight, rx, 0, 0, 0, 0, 0, 100, 50, 0]
     return f"{t:.3f}\thb " + " ".join(str(x) for x in f)
 
 
@@ -107,7 +107,7 @@ def test_no_flood_during_stall_fails(tmp_path):
 
 def test_no_freeze_fails(tmp_path):
     res = judge(make_run(tmp_path, freeze=False))
-    assert st(res)["swapping_before"] == "FAIL" and st(res)["stall_effective"] == "FAIL"
+    assert st(res)["swap_over_nbd"] == "FAIL" and st(res)["stall_effective"] == "FAIL"
 
 
 def test_no_swap_fails_machines_up(tmp_path):
@@ -262,3 +262,31 @@ def test_switch_port_speed(tmp_path):
     assert 60e3 < rate < 250e3, rate
     st = json.loads((tmp_path / "stats.json").read_text())
     assert st["ab.B"]["dropped_queue"] > 0
+
+
+def stuck_first(d: Path, inflight: int, pswpout: int) -> Path:
+    """A stuck at its first swap-outs, 20 s before C stops (as seen on 6.12)."""
+    make_run(d, wedge_at=15.0)
+    rows = ["0.000\thbinfo min_kb=2036 low_kb=2512 high_kb=2988"]
+    t = 10.0
+    while t <= 85.0:
+        stuck = t >= 15.0
+        rows.append(hb_line(t, 1, 49020 if stuck else int((t - 10) * 9000),
+                            pswpout if stuck else 0, 0, 33, free_kb=604, inflight=inflight))
+        t = round(t + 0.1, 3)
+    (d / "A" / "heartbeat.txt").write_text("\n".join(rows) + "\n")
+    ev = json.loads((d / "events.json").read_text())
+    ev.insert(2, {"t": 29.9, "event": "A made no progress for 20s before the stall"})
+    (d / "events.json").write_text(json.dumps([e for e in ev if e["event"] != "steady swapping"]))
+    return d
+
+
+def test_stuck_at_first_swap_out_is_a_wedge_before_the_stall(tmp_path):
+    res = judge(stuck_first(tmp_path, inflight=2, pswpout=21))
+    assert st(res)["swap_over_nbd"] == "PASS", res.checks[1].detail
+    assert st(res)["survived"] == "XFAIL" and res.metrics["wedged"] == "before the stall"
+    assert "before C stopped" in res.check("survived").detail
+
+
+def test_stuck_without_swap_to_nbd_fails(tmp_path):
+    assert st(judge(stuck_first(tmp_path, inflight=0, pswpout=0)))["swap_over_nbd"] == "FAIL"
