@@ -51,6 +51,7 @@ class MachineSpec:
     disks: list[str] = field(default_factory=list)  # host files -> /dev/vda, /dev/vdb, ...
     append: list[str] = field(default_factory=list)
     heartbeat: bool = False
+    virtfs: dict[str, str] = field(default_factory=dict)  # 9p tag -> host dir (read-only)
 
 
 @dataclass
@@ -128,6 +129,9 @@ class Machine:
         if s.heartbeat:
             argv += ["-chardev", f"socket,id=khb,path={sd}/{s.name}.hb,server=on,wait=off",
                      "-device", "virtserialport,bus=kser.0,chardev=khb,name=kexp.hb"]
+        for tag, path in s.virtfs.items():
+            argv += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,"
+                                "readonly=on,multidevs=remap"]
         for i, d in enumerate(s.disks):
             argv += ["-drive", f"file={d},if=virtio,format=raw,index={i}"]
         for link, mac, _ in nics:

@@ -196,6 +196,11 @@ def base_image() -> Path:
     return img
 
 
+def static_tool(name: str) -> Path:
+    """The host path of a static guest tool of the cached image."""
+    return base_image().parent / name
+
+
 def machine_image(base: Path, files: dict[str, tuple[bytes, int]], dest: Path) -> Path:
     """``base`` with ``files`` (path -> (data, mode)) appended as a second archive."""
     c = Cpio()

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import checks as ck
-from .. import fleet, vm
+from .. import fleet, initramfs, vm
 from ..checks import CheckDef, Judging
 from ..kernel import Kernel
 from ..results import CRASH_KINDS, Check, ScenarioResult, decide
@@ -278,9 +278,9 @@ CHECKS = (
 # ----------------------------------------------------------------- running
 
 
-def _script(role: str, params: dict, c_ip: str) -> str:
+def _script(role: str, params: dict, c_ip: str, netjob_host: str = "/nonexistent") -> str:
     return render("netswap-flood.sh.j2", {"role": role, "p": params, "a_ip": ADDR["A"],
-                                          "c_ip": c_ip})
+                                          "c_ip": c_ip, "netjob_host": netjob_host})
 
 
 def links(params: dict) -> list[fleet.LinkSpec]:
@@ -300,7 +300,9 @@ def run_fleet(scn: Scenario, kernel: Kernel, rundir: Path, accel: str,
         fleet.MachineSpec("C", memory=p["c_mem"], script=_script("C", p, c_ip), disks=[str(disk)]),
         # loglevel 7 on A: hung-task reports with their stacks (the evidence)
         fleet.MachineSpec("A", memory=p["a_mem"], cpus=p["a_cpus"], heartbeat=True,
-                          script=_script("A", p, c_ip), append=["loglevel=7"]),
+                          script=_script("A", p, c_ip, str(initramfs.static_tool("netjob"))),
+                          append=["loglevel=7"],
+                          virtfs={"kexphost": "/"} if p["a_root"] == "9p" else {}),
         fleet.MachineSpec("B", memory=p["b_mem"], script=_script("B", p, c_ip)),
     ]
     f = fleet.Fleet(rundir, kernel.image, machines, links(p), accel, mbit=p["link_mbit"])
@@ -467,7 +469,10 @@ PARAMS = {
     "flood_lead_s": 5,  # B's flood reaches A this long before C stops (< 0: from boot)
     "a_mem": "256M", "a_cpus": 1, "b_mem": "128M", "c_mem": "160M",
     "work_mb": 240, "passes": 2, "swap_mb": 512,
-    "fill_ms_per_mb": 0,  # > 0: the job grows by 1 MiB per this many ms (first pass)
+    "fill_ms_per_mb": 0,
+    # 9p: A runs its job from the host's root over 9p (as vng guests do);
+    # initramfs: everything A runs is in RAM
+    "a_root": "initramfs",  # > 0: the job grows by 1 MiB per this many ms (first pass)
     "flood": "tcp,udp,frag", "conns": 32, "tcp_port": 7000, "udp_port": 7001,
     "min_free_kbytes": 0,  # 0: the kernel's default
     "nbd_timeout": 120,  # longer than the stall (nbd-client -t)

@@ -290,3 +290,17 @@ def test_stuck_at_first_swap_out_is_a_wedge_before_the_stall(tmp_path):
 
 def test_stuck_without_swap_to_nbd_fails(tmp_path):
     assert st(judge(stuck_first(tmp_path, inflight=0, pswpout=0)))["swap_over_nbd"] == "FAIL"
+
+
+def test_a_from_9p_renders_and_mounts_the_host(tmp_path):
+    import subprocess
+
+    p = {**netswap.PARAMS, "a_root": "9p"}
+    text = netswap._script("A", p, "10.99.0.3", "/c/netjob")
+    assert "mount -t 9p" in text and "/host/c/netjob 240" in text
+    (tmp_path / "a.sh").write_text(text)
+    assert subprocess.run(["sh", "-n", str(tmp_path / "a.sh")]).returncode == 0
+    m = fleet.Machine(fleet.MachineSpec("A", virtfs={"kexphost": "/"}),
+                      fleet.Fleet(tmp_path, "/bz", [], []))
+    m.fleet.sockdir = "/s"
+    assert any("mount_tag=kexphost" in a and "readonly=on" in a for a in m.argv(Path("/i"), []))
