@@ -632,6 +632,16 @@ def plot_figure(title: str, spec: dict) -> str:
 
 # ---------------------------------------------------------------- HTML pieces
 
+def standalone_svg(title: str, spec: dict) -> str:
+    """A plot as an SVG file of its own (its styles inline, white background),
+    e.g. for the README."""
+    svg = plot_svg(title, spec)
+    css = "".join(ln for ln in CSS.splitlines() if ln.startswith("svg.plot"))
+    head, sep, rest = svg.partition(">")
+    return (f'{head}{sep}<style>{css}</style>'
+            f'<rect width="100%" height="100%" fill="#fff"/>{rest}')
+
+
 CSS = """
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg2:#f6f8fa}
 *{box-sizing:border-box}
