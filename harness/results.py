@@ -143,9 +143,17 @@ def write_junit(rec: RunRecord, path: Path) -> None:
                 ET.SubElement(tc, "skipped", message=c.detail[:200])
             elif c.status == "XFAIL":
                 ET.SubElement(tc, "system-out").text = f"expected: {c.detail}"
+        # several machines: one testcase each (its console, timings, splats)
+        for name, m in (r.metrics.get("machines") or {}).items():
+            tc = ET.SubElement(ts, "testcase", classname=f"{r.scenario}.{r.kernel}",
+                               name=f"machine:{name}")
+            ET.SubElement(tc, "system-out").text = "\n".join(f"{k}={v}" for k, v in m.items())
+            if m.get("ready_s") is None:
+                ET.SubElement(tc, "failure", message=f"machine {name} never got ready")
         for s in r.splats:
             tc = ET.SubElement(ts, "testcase", classname=f"{r.scenario}.{r.kernel}",
-                               name=f"splat:{s['kind']}")
+                               name=f"splat:{s.get('machine', '') + ':' if s.get('machine') else ''}"
+                                    f"{s['kind']}")
             ET.SubElement(tc, "failure", type="crash" if s["kind"] in CRASH_KINDS else "splat",
                           message=s["line"][:200]).text = s["context"]
         cases = ts.findall("testcase")

@@ -393,6 +393,7 @@ def judge_dir(scn: Scenario, kind: str, rundir: Path, res: ScenarioResult,
     elif crashes:
         res.crash = f"{crashes[0]['machine']}: {crashes[0]['kind']}: {crashes[0]['line']}"
     r = load(rundir)
+    res.metrics["machines"] = machines(r, rundir, splats)
     meas = {**r.meas}
     out = []
     for d in scn.checks:
@@ -404,6 +405,22 @@ def judge_dir(scn: Scenario, kind: str, rundir: Path, res: ScenarioResult,
     res.checks = out
     evaluate(res, r, hung)
     res.outcome = decide(res.checks, res.splats, crash=res.crash)
+
+
+def machines(r: Run, rundir: Path, splats: list[dict]) -> dict[str, dict]:
+    """Per machine: when it was launched, ready and stopped (host time), how
+    its QEMU ended, its splats, its files."""
+    out = {}
+    for m in ("A", "B", "C"):
+        ev = {e["event"].split()[0]: e for e in r.events if e["event"].endswith(f" {m}")}
+        ready = next((t for t, ln in r.out.get(m, []) if ln.startswith("kexp-ready")), None)
+        out[m] = {"launched_s": ev.get("launch", {}).get("t"), "ready_s": ready,
+                  "stopped_s": ev.get("stopped", {}).get("t"),
+                  "qemu_rc": ev.get("stopped", {}).get("rc"),
+                  "splats": sum(1 for s in splats if s.get("machine") == m),
+                  "output_lines": len(r.out.get(m, [])),
+                  "console": f"{m}/console.log"}
+    return out
 
 
 def evaluate(res: ScenarioResult, r: Run, hung: list[dict]) -> None:

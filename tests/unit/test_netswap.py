@@ -76,6 +76,12 @@ def test_good_run_passes(tmp_path):
     assert res.outcome == "PASS", [(c.name, c.detail) for c in res.checks]
     assert res.metrics["swap I/O resumed after C returned (s)"] == 0.3
     assert "A's memory (host time)" in res.metrics["plots"]
+    assert res.metrics["machines"]["B"]["ready_s"] == 7.0
+    from harness import results
+    rec = results.RunRecord("t", {}, [res], "test")
+    results.write_junit(rec, tmp_path / "j.xml")
+    xml = (tmp_path / "j.xml").read_text()
+    assert 'name="machine:A"' in xml and 'name="machine:C"' in xml
 
 
 def test_wedge_is_recorded_not_asserted(tmp_path):
