@@ -577,6 +577,8 @@ NETSWAP_VARIANTS = {
     "flood from boot": ({"flood_lead_s": -1}, 0.2, ("baseline",)),
     "separate storage link": ({"topology": "p2p"}, 0.2, ("baseline",)),
     "min_free_kbytes 8192": ({"min_free_kbytes": 8192}, 0.2, ("baseline",)),
+    "slow-growing job": ({"fill_ms_per_mb": 200}, 0.2, ("baseline",)),
+    "job from 9p, nbd default timeout": ({"a_root": "9p", "nbd_timeout": 0}, 0.2, ("baseline",)),
 }
 
 
