@@ -57,6 +57,13 @@ class Run:
                 return float(e["t"])
         return None
 
+    def stall(self) -> tuple[float | None, float | None]:
+        """When C went away and came back (a freeze, or a fault on its link)."""
+        tf, tt = self.event("stall start"), self.event("stall end")
+        if tf is None:  # runs recorded before link faults existed
+            tf, tt = self.event("freeze C"), self.event("thaw C")
+        return tf, tt
+
     def at(self, t: float) -> dict | None:
         """The last heartbeat at or before host time t."""
         last = None
@@ -130,7 +137,7 @@ def j_swapping(j: Judging) -> ck.Verdict:
     requests in flight (the wedge then came before the stall; ``survived``
     reports it)."""
     r = _run_of(j)
-    tf = r.event("freeze C")
+    tf = r.stall()[0]
     if tf is None or not r.hb:
         return ck.fail("C was never frozen")
     a, b = r.hb[0], r.at(tf)
@@ -154,7 +161,7 @@ def j_stall(j: Judging) -> ck.Verdict:
     """The stall hit A's swap path: C stopped for stall_s, A's completed NBD
     I/O did not move while C was away, and B's data kept arriving at A."""
     r = _run_of(j)
-    tf, tt = r.event("freeze C"), r.event("thaw C")
+    tf, tt = r.stall()
     if tf is None or tt is None:
         return ck.fail("no freeze/thaw of C recorded")
     a, b = r.at(tf + 1.0), r.at(tt)
@@ -165,10 +172,12 @@ def j_stall(j: Judging) -> ck.Verdict:
     dur = tt - tf
     want = float(j.params["stall_s"])
     flood = [ln for t, ln in r.out.get("B", []) if tf <= t <= tt and ln.startswith("flood ")]
-    return ck.verdict(abs(dur - want) <= 2.0 and io == 0 and len(flood) > 0,
+    still = io == 0 or j.params.get("stall_kind", "freeze") == "slow"
+    return ck.verdict(abs(dur - want) <= 2.0 and still and len(flood) > 0,
                       f"C stopped {dur:.1f}s; A's NBD sectors completed meanwhile: {io}; "
                       f"packets A received meanwhile: {rx}; B's flood reports: {len(flood)}",
-                      f"stall {want:.0f}±2 s, no NBD completion, B floods A meanwhile",
+                      f"stall {want:.0f}±2 s, no NBD completion (but for a slow link), B floods "
+                      "A meanwhile",
                       stall_s=round(dur, 1), nbd_io=io, rx_pkts=rx)
 
 
@@ -210,7 +219,7 @@ def _recorded(j: Judging, good: bool, detail: str, bound: str, **values) -> ck.V
 
 def j_survived(j: Judging) -> ck.Verdict:
     r = _run_of(j)
-    tt = r.event("thaw C")
+    tt = r.stall()[1]
     if tt is None:
         return ck.fail("C never returned: nothing to judge")
     end = r.event("watch end") or (r.hb[-1]["t"] if r.hb else tt)
@@ -221,7 +230,7 @@ def j_survived(j: Judging) -> ck.Verdict:
     stop = last_progress(r)
     when = ""
     if wedged and stop is not None:
-        tf = r.event("freeze C")
+        tf = r.stall()[0]
         rel = "before C stopped" if tf is not None and stop < tf else "after C stopped"
         when = f"; last progress at t={stop:.1f}s ({rel})"
     return _recorded(j, done and not wedged and rc == "0",
@@ -233,7 +242,7 @@ def j_survived(j: Judging) -> ck.Verdict:
 
 
 def resume_time(r: Run) -> float | None:
-    tt = r.event("thaw C")
+    tt = r.stall()[1]
     if tt is None:
         return None
     base = r.at(tt)
@@ -338,9 +347,24 @@ def run_fleet(scn: Scenario, kernel: Kernel, rundir: Path, accel: str,
         if p["flood_lead_s"] >= 0:
             f.link(b_link, "B", drop=0)
             time.sleep(p["flood_lead_s"])
-        f.freeze("C")
+        # the stall: C's whole machine stops (freeze), or its link drops
+        # every frame (drop), or turns slow and lossy (slow), at the switch
+        c_link = "lan" if p["topology"] == "shared" else "ac"
+        f.event("stall start", kind=p["stall_kind"])
+        if p["stall_kind"] == "freeze":
+            f.freeze("C")
+        elif p["stall_kind"] == "drop":
+            f.link(c_link, "C", drop=1)
+        else:
+            f.link(c_link, "C", delay_ms=p["slow_delay_ms"], loss=p["slow_loss"])
         time.sleep(p["stall_s"])
-        f.thaw("C")
+        if p["stall_kind"] == "freeze":
+            f.thaw("C")
+        elif p["stall_kind"] == "drop":
+            f.link(c_link, "C", drop=0)
+        else:
+            f.link(c_link, "C", delay_ms=0, loss=0)
+        f.event("stall end")
         # watch: the job finishes, or makes no progress for wedge_s
         last_p, last_t, why = None, time.monotonic(), "timeout"
         end = time.monotonic() + p["watch_timeout"]
@@ -424,7 +448,7 @@ def machines(r: Run, rundir: Path, splats: list[dict]) -> dict[str, dict]:
 
 
 def evaluate(res: ScenarioResult, r: Run, hung: list[dict]) -> None:
-    tf, tt = r.event("freeze C"), r.event("thaw C")
+    tf, tt = r.stall()
     m = res.metrics
     m["hung_task_reports_on_A"] = len(hung)
     if r.hb:
@@ -456,7 +480,7 @@ def evaluate(res: ScenarioResult, r: Run, hung: list[dict]) -> None:
         return [[round(x["t"] - t0, 2), f(x)] for x in r.hb]
 
     events = [[round(e["t"] - t0, 2), e["event"]] for e in r.events
-              if e["event"].split()[0] in ("freeze", "thaw", "watch", "steady")]
+              if e["event"].split()[0] in ("freeze", "thaw", "watch", "steady", "stall", "link")]
     note = "freeze/thaw: C's QEMU stopped and continued; A's heartbeat every 0.1 s"
     plots = m.setdefault("plots", {})
     plots["A's memory (host time)"] = {
@@ -494,7 +518,10 @@ PARAMS = {
     "min_free_kbytes": 0,  # 0: the kernel's default
     "nbd_timeout": 120,  # longer than the stall (nbd-client -t)
     "hung_task_s": 30,
-    "swap_before_pages": 4096, "stuck_s": 20, "stall_s": 20, "wedge_s": 60, "resume_s": 1.0,
+    "swap_before_pages": 4096, "stuck_s": 20, "stall_s": 20,
+    # freeze: C's QEMU stopped; drop: C's link drops every frame; slow: C's
+    # link delays every frame slow_delay_ms and loses slow_loss percent
+    "stall_kind": "freeze", "slow_delay_ms": 500, "slow_loss": 20, "wedge_s": 60, "resume_s": 1.0,
     "boot_timeout": 240, "swap_timeout": 400, "watch_timeout": 900,
     "assert_survival": False,
 }

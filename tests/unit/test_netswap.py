@@ -310,3 +310,15 @@ def test_a_from_9p_renders_and_mounts_the_host(tmp_path):
                       fleet.Fleet(tmp_path, "/bz", [], []))
     m.fleet.sockdir = "/s"
     assert any("mount_tag=kexphost" in a and "readonly=on" in a for a in m.argv(Path("/i"), []))
+
+
+def test_link_fault_stall_window(tmp_path):
+    """A stall made at the switch (events "stall start"/"stall end"): a slow
+    link may still complete NBD I/O, a dropped one may not."""
+    d = make_run(tmp_path, stall_io=True)
+    ev = json.loads((d / "events.json").read_text())
+    for e in ev:
+        e["event"] = {"freeze C": "stall start", "thaw C": "stall end"}.get(e["event"], e["event"])
+    (d / "events.json").write_text(json.dumps(ev))
+    assert st(judge(d, stall_kind="slow"))["stall_effective"] == "PASS"
+    assert st(judge(d, stall_kind="drop"))["stall_effective"] == "FAIL"
