@@ -578,7 +578,10 @@ NETSWAP_VARIANTS = {
     "separate storage link": ({"topology": "p2p"}, 0.2, ("baseline",)),
     "min_free_kbytes 8192": ({"min_free_kbytes": 8192}, 0.2, ("baseline",)),
     "slow-growing job": ({"fill_ms_per_mb": 200}, 0.2, ("baseline",)),
-    "job from 9p, nbd default timeout": ({"a_root": "9p", "nbd_timeout": 0}, 0.2, ("baseline",)),
+    # what stalled swap over NBD under vng with no flood: the 9p root or
+    # nbd-client's default (no) timeout
+    "no flood, job from 9p": ({"flood": "none", "a_root": "9p"}, 0.2, ("baseline",)),
+    "no flood, nbd default timeout": ({"flood": "none", "nbd_timeout": 0}, 0.2, ("baseline",)),
 }
 
 
