@@ -593,9 +593,12 @@ def netswap_row(label: str, kind: str, runs: list[results.ScenarioResult]) -> li
     crashed = [r for r in judged if r.outcome == "CRASH"]
     res = stats([r.metrics.get("swap I/O resumed after C returned (s)") for r in judged])
     hung = sum(1 for r in judged if r.metrics.get("hung_task_reports_on_A"))
+    before = sum(1 for r in wedged if r.metrics.get("wedged") == "before the stall")
+    stop = stats([r.metrics.get("last NBD completion after B's flood reached A (s)")
+                  for r in wedged])
     return [label, kind, len(judged), f"{len(wedged)}/{len(judged)}" if judged else "-",
-            len(crashed), hung, fmt(res.get("p50")), fmt(res.get("max")),
-            sum(1 for r in runs if r.outcome == "ERROR")]
+            before, fmt(stop.get("p50")), len(crashed), hung, fmt(res.get("p50")),
+            fmt(res.get("max")), sum(1 for r in runs if r.outcome == "ERROR")]
 
 
 def netswap_section(runs: dict[tuple[str, str], list[results.ScenarioResult]]) -> tuple[dict, dict]:
@@ -605,10 +608,13 @@ def netswap_section(runs: dict[tuple[str, str], list[results.ScenarioResult]]) -
                                    "metrics": {k: v for k, v in r.metrics.items() if k != "plots"}}
                                   for r in rs] for (label, kind), rs in runs.items()}
     t = table("netswap-flood: does A survive C's stall while B floods it",
-              ["variant", "kernel", "runs", "wedged", "crash", "hung-task runs",
-               "resume p50 s", "resume max s", "errors"], rows,
+              ["variant", "kernel", "runs", "wedged", "of them before C stopped",
+               "NBD stopped after flood p50 s", "crash", "hung-task runs", "resume p50 s",
+               "resume max s", "errors"], rows,
               "wedged: no job progress for wedge_s after C returned, or the job never finished "
-              "(host-judged from A's heartbeat); resume: C's return to A's first NBD completion")
+              "(host-judged from A's heartbeat); NBD stopped after flood: A's last NBD "
+              "completion after B's traffic reached it, wedged runs; resume: C's return to A's "
+              "first NBD completion")
     return t, data
 
 

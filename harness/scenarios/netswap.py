@@ -208,6 +208,24 @@ def last_progress(r: Run) -> float | None:
     return t
 
 
+def last_io(r: Run) -> float | None:
+    """Host time of the last heartbeat whose NBD sector count moved."""
+    t, prev = None, None
+    for x in r.hb:
+        io = x["nbd_rd"] + x["nbd_wr"]
+        if io != prev:
+            t, prev = x["t"], io
+    return t
+
+
+def flood_open(r: Run) -> float | None:
+    """When B's traffic was let through to A (None: from boot)."""
+    for e in r.events:
+        if e["event"].startswith("link ") and " B drop=0" in e["event"]:
+            return float(e["t"])
+    return None
+
+
 def _recorded(j: Judging, good: bool, detail: str, bound: str, **values) -> ck.Verdict:
     if good:
         return ck.ok(detail, bound, **values)
@@ -233,6 +251,10 @@ def j_survived(j: Judging) -> ck.Verdict:
         tf = r.stall()[0]
         rel = "before C stopped" if tf is not None and stop < tf else "after C stopped"
         when = f"; last progress at t={stop:.1f}s ({rel})"
+        io, fo = last_io(r), flood_open(r)
+        if io is not None:
+            when += f", last NBD completion at t={io:.1f}s" + (
+                f", {io - fo:.1f}s after B's flood reached A" if fo is not None else "")
     return _recorded(j, done and not wedged and rc == "0",
                      f"job {'finished' if done else 'did not finish'} (rc={rc}); longest "
                      f"stretch without progress after C returned: {gap:.1f}s"
@@ -466,6 +488,9 @@ def evaluate(res: ScenarioResult, r: Run, hung: list[dict]) -> None:
         m["A peak frag mem (bytes)"] = max(x["frag_bytes"] for x in r.hb)
     dt = resume_time(r)
     m["swap I/O resumed after C returned (s)"] = None if dt is None else round(dt, 2)
+    io, fo = last_io(r), flood_open(r)
+    if io is not None and fo is not None:
+        m["last NBD completion after B's flood reached A (s)"] = round(io - fo, 1)
     surv = res.check("survived")
     if surv is not None:
         stop = last_progress(r)
