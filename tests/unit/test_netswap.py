@@ -322,3 +322,16 @@ def test_link_fault_stall_window(tmp_path):
     (d / "events.json").write_text(json.dumps(ev))
     assert st(judge(d, stall_kind="slow"))["stall_effective"] == "PASS"
     assert st(judge(d, stall_kind="drop"))["stall_effective"] == "FAIL"
+
+
+REC = Path(__file__).resolve().parent.parent / "data" / "runs" / "netswap-flood"
+
+
+def test_recorded_wedge_fails_once_survival_is_asserted():
+    """The real baseline wedge (hung tasks on A) is a crash, not an XFAIL,
+    once the survival work claims it; the real survivor still passes."""
+    for name, want in (("baseline", "CRASH"), ("baseline@no-flood", "PASS")):
+        d = REC / name
+        params = json.loads((d / "expected.json").read_text())["params"]
+        res = judge(d, **{**params, "assert_survival": True})
+        assert res.outcome == want, (name, [(c.name, c.status) for c in res.checks], res.crash)
