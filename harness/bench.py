@@ -753,7 +753,7 @@ def main(runs: int = 10, reps: int = 5, ksrc: str | None = None, debug: bool = F
                 if kind not in kinds:
                     continue
                 for i in range(n):
-                    slug = label.replace(" ", "-")
+                    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-")
                     r = scenario.run(_with("netswap-flood", **params), k,
                                      top / "netswap-flood" / f"{slug}-{kind}-{i}")
                     all_res.append(r)

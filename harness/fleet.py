@@ -60,6 +60,11 @@ class LinkSpec:
     members: dict[str, str]  # machine -> "10.99.0.1/24" (address inside the guests)
 
 
+def qarg(path) -> str:
+    """A path inside a QEMU option value: a comma is written twice."""
+    return str(path).replace(",", ",,")
+
+
 class Reader(threading.Thread):
     """Reads a chardev unix socket line by line; stamps each with host time."""
 
@@ -118,7 +123,7 @@ class Machine:
         s, sd = self.spec, self.fleet.sockdir
         argv = ["qemu-system-x86_64", "-name", s.name, "-m", s.memory, "-smp", str(s.cpus),
                 "-nodefaults", "-nographic", "-no-reboot", "-kernel", self.fleet.kernel_image,
-                "-initrd", str(image), "-serial", f"file:{self.dir / 'console.log'}",
+                "-initrd", qarg(image), "-serial", f"file:{qarg(self.dir / 'console.log')}",
                 "-device", "virtio-serial-pci,id=kser",
                 "-chardev", f"socket,id=kout,path={sd}/{s.name}.out,server=on,wait=off",
                 "-device", "virtserialport,bus=kser.0,chardev=kout,name=kexp.out"]
@@ -133,7 +138,7 @@ class Machine:
             argv += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,"
                                 "readonly=on,multidevs=remap"]
         for i, d in enumerate(s.disks):
-            argv += ["-drive", f"file={d},if=virtio,format=raw,index={i}"]
+            argv += ["-drive", f"file={qarg(d)},if=virtio,format=raw,index={i}"]
         for link, mac, _ in nics:
             argv += ["-netdev", f"dgram,id=n{link},local.type=unix,local.path={sd}/{link}."
                                 f"{s.name}.vm,remote.type=unix,remote.path={sd}/{link}.{s.name}.sw",
@@ -259,7 +264,8 @@ class Fleet:
         """The links, before any machine: faults set now apply from the first frame."""
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.base = initramfs.base_image()
-        self.sockdir = tempfile.mkdtemp(prefix="kexp-net-")
+        # unix socket paths are limited to 108 bytes: a short directory
+        self.sockdir = tempfile.mkdtemp(prefix="kexp-net-", dir="/tmp")
         spec = {"links": {ln.name: list(ln.members) for ln in self.links}, "mbit": self.mbit}
         (self.rundir / "links.json").write_text(json.dumps(
             {ln.name: ln.members for ln in self.links}, indent=1))
@@ -275,6 +281,9 @@ class Fleet:
             if (Path(self.sockdir) / "ctl").exists():
                 break
             time.sleep(0.05)
+        else:
+            raise BootError("the link switch did not start: "
+                            + (self.rundir / "switch.log").read_text(errors="replace")[-800:])
         self.event("switch up", pid=self.switch.pid)
 
     def launch(self, order: list[str] | None = None) -> None:

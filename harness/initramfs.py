@@ -71,6 +71,10 @@ for _ in $(seq 50); do
   done
   [ -e /dev/virtio-ports/kexp.out ] && break; sleep 0.1
 done
+sleep 0.2  # ports of the same device probe together: name any that came late
+for p in /sys/class/virtio-ports/vport*; do
+  [ -e "$p/name" ] && ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$(cat "$p/name")"
+done
 OUT=/dev/virtio-ports/kexp.out
 [ -e $OUT ] || OUT=/dev/console
 sh /etc/kexp/run.sh > $OUT 2>&1

@@ -11,7 +11,8 @@ slowed or made lossy per member without the machines' cooperation::
 
 SPEC: ``{"links": {"ac": ["A", "C"], ...}, "mbit": 40}``: every port sends
 to its machine at most ``mbit`` Mbit/s (0: unlimited), queueing up to
-``QUEUE`` frames and dropping the rest, as a switch port of that speed would;
+``QUEUE`` frames and dropping the rest, as a switch port of that speed would
+(frames wait there too while the machine's socket is full);
 without it a flooding machine outruns what an emulated CPU can receive and
 every frame to that machine is lost at the host's socket, not in the guest.  Sockets: the switch's side of
 member M on link L is ``SOCKDIR/L.M.sw``, the machine's side ``SOCKDIR/L.M.vm``.
@@ -57,28 +58,38 @@ class Port:
                       "dropped_fault": 0, "dropped_peer": 0, "dropped_queue": 0}
 
     def enqueue(self, frame: bytes) -> None:
-        if not self.rate:
-            self.send(frame)
-        elif len(self.queue) < QUEUE:
+        if len(self.queue) < QUEUE:
             self.queue.append(frame)
+            self.drain(time.monotonic())
         else:
             self.stats["dropped_queue"] += 1
 
     def drain(self, now: float) -> None:
-        self.tokens = min(self.tokens + (now - self.last) * self.rate, 64 * 1514)
+        """Send what the port's speed allows; a frame the machine's socket
+        cannot take yet (a unix datagram socket holds only
+        net.unix.max_dgram_qlen of them) stays at the head of the queue."""
+        if self.rate:
+            self.tokens = min(self.tokens + (now - self.last) * self.rate, 64 * 1514)
         self.last = now
-        while self.queue and self.tokens >= len(self.queue[0]):
+        while self.queue and (not self.rate or self.tokens >= len(self.queue[0])):
+            if not self.send(self.queue[0]):
+                break
             f = self.queue.popleft()
-            self.tokens -= len(f)
-            self.send(f)
+            if self.rate:
+                self.tokens -= len(f)
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes) -> bool:
+        """True if the frame was sent or is lost for good (no machine)."""
         try:
             self.sock.sendto(frame, self.peer)
             self.stats["tx_frames"] += 1
             self.stats["tx_bytes"] += len(frame)
-        except OSError:  # machine stopped, frozen (queue full) or not up yet
+            return True
+        except BlockingIOError:  # the machine's socket is full: retry later
+            return False
+        except OSError:  # no machine there (not up yet, or stopped)
             self.stats["dropped_peer"] += 1
+            return True
 
 
 def main(argv: list[str]) -> int:
@@ -169,7 +180,7 @@ def main(argv: list[str]) -> int:
             _, _, o, frame = heapq.heappop(delayed)
             o.enqueue(frame)
         for p in ports.values():
-            if p.queue or p.rate:
+            if p.queue:
                 p.drain(now)
         if now - last_dump >= 1.0:
             dump()

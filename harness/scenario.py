@@ -200,7 +200,17 @@ def _run(scn: Scenario, kernel: Kernel, rundir: Path, accel: str | None, res: Sc
     if scn.runner:
         (rundir / "requested-config.txt").write_text("\n".join(requested_options(kernel)) + "\n")
         t0 = time.monotonic()
-        scn.runner(scn, kernel, rundir, accel, res)
+        try:
+            scn.runner(scn, kernel, rundir, accel, res)
+        except HarnessError:
+            # a machine that never got ready: a crash of the kernel under
+            # test if its console says so, else infrastructure (ERROR)
+            scn.judge_dir(scn, kernel.kind, rundir, res, kernel.to_dict())
+            if not res.crash:
+                raise
+            res.outcome = "CRASH"
+            log("result", f"{scn.name}[{kernel.kind}]: CRASH ({res.crash})")
+            return
         res.boot_seconds = time.monotonic() - t0
         scn.judge_dir(scn, kernel.kind, rundir, res, kernel.to_dict())
         log("result", f"{scn.name}[{kernel.kind}]: {res.outcome}")

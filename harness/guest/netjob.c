@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -95,6 +96,7 @@ static int readall(int fd, char *buf, size_t sz)
 {
 	ssize_t n;
 
+	buf[0] = 0;
 	if (fd < 0)
 		return -1;
 	n = pread(fd, buf, sz - 1, 0);
@@ -268,7 +270,12 @@ int main(int argc, char **argv)
 	}
 	sh->phase = 1;
 	hb = fork();
+	if (hb < 0) {
+		perror("netjob: fork");
+		return 1;
+	}
 	if (hb == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(lfd);
 		close(ufd);
 		heartbeat(argv[5]);

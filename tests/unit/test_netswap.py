@@ -50,8 +50,10 @@ def make_run(d: Path, wedge_at: float | None = None, stall_io: bool = False,
         a_out += ["80.1\tnetjob: done 1 pages", "80.2\tkexp-m job rc=0", "81.0\tkexp-exit 0"]
     (d / "A" / "out.txt").write_text("\n".join(a_out) + "\n")
     (d / "B" / "out.txt").write_text("7.0\tkexp-ready B\n" + "".join(
-        f"{t}.5\tflood {t} 1 2 3 0 0\n" for t in range(8, 85) if flood))
-    (d / "C" / "out.txt").write_text("4.0\tkexp-ready C 1572864 sectors exported\n")
+        f"{t}.5\tflood {t} {t * 12000 if flood else 0} {t * 10 if flood else 0} 0 0 0\n"
+        for t in range(8, 85)))
+    (d / "C" / "out.txt").write_text("4.0\tkexp-ready C 1572864 sectors exported\n" + "".join(
+        f"{t}.2\tc-io 1 2 3\n" for t in range(5, 85) if not (freeze and 30 <= t < 50)))
     ev = [{"t": 9.0, "event": "all ready"}, {"t": 29.9, "event": "steady swapping"}]
     if freeze:
         ev += [{"t": 30.0, "event": "freeze C"}, {"t": 50.0, "event": "thaw C"}]
@@ -109,6 +111,23 @@ def test_stall_that_does_not_stop_swap_io_fails(tmp_path):
 
 def test_no_flood_during_stall_fails(tmp_path):
     assert st(judge(make_run(tmp_path, flood=False)))["stall_effective"] == "FAIL"
+    # a run without a flood does not need one
+    assert st(judge(make_run(tmp_path, flood=False), flood="none"))["stall_effective"] == "PASS"
+
+
+def test_c_not_silent_during_its_freeze_fails(tmp_path):
+    d = make_run(tmp_path)
+    with open(d / "C" / "out.txt", "a") as f:
+        f.write("40.0\tc-io 1 2 3\n")
+    assert st(judge(d))["stall_effective"] == "FAIL"
+
+
+def test_heartbeat_gap_during_stall_fails(tmp_path):
+    d = make_run(tmp_path)
+    rows = (d / "A" / "heartbeat.txt").read_text().splitlines()
+    keep = [r for r in rows if not (r[0].isdigit() and 33.0 < float(r.split()[0]) < 45.0)]
+    (d / "A" / "heartbeat.txt").write_text("\n".join(keep) + "\n")
+    assert st(judge(d))["stall_effective"] == "FAIL"
 
 
 def test_no_freeze_fails(tmp_path):
@@ -315,7 +334,8 @@ def test_a_from_9p_renders_and_mounts_the_host(tmp_path):
 def test_link_fault_stall_window(tmp_path):
     """A stall made at the switch (events "stall start"/"stall end"): a slow
     link may still complete NBD I/O, a dropped one may not."""
-    d = make_run(tmp_path, stall_io=True)
+    d = make_run(tmp_path, stall_io=True, freeze=True)
+    (d / "C" / "out.txt").write_text("".join(f"{t}.2\tc-io 1\n" for t in range(5, 85)))
     ev = json.loads((d / "events.json").read_text())
     for e in ev:
         e["event"] = {"freeze C": "stall start", "thaw C": "stall end"}.get(e["event"], e["event"])
@@ -335,3 +355,29 @@ def test_recorded_wedge_fails_once_survival_is_asserted():
         params = json.loads((d / "expected.json").read_text())["params"]
         res = judge(d, **{**params, "assert_survival": True})
         assert res.outcome == want, (name, [(c.name, c.status) for c in res.checks], res.crash)
+
+
+def test_a_machine_that_panics_before_ready_is_a_crash(tmp_path, monkeypatch):
+    """The runner gives up (BootError) on a machine that never got ready; its
+    console decides: a panic is CRASH, not an infrastructure ERROR."""
+    from harness import scenario
+    from harness.errors import BootError
+    from harness.kernel import Kernel
+
+    def runner(scn, kernel, rundir, accel, res):
+        (rundir / "B").mkdir(parents=True)
+        (rundir / "B" / "console.log").write_text("[ 3.0] Kernel panic - not syncing: boom\n")
+        raise BootError("B: QEMU exited before 'kexp-ready'")
+
+    k = Kernel(kind="baseline", image="/bz", release="r", version="v", base="a" * 40,
+               head="b" * 40, series_hash="e", config_hash="c", origin="t", out="/o", src="/s")
+    scn = dataclasses.replace(netswap.SCENARIO, runner=runner)
+    monkeypatch.setattr(scenario, "requested_options", lambda k: [])
+    res = scenario.run(scn, k, tmp_path / "r", accel="tcg")
+    assert res.outcome == "CRASH", (res.outcome, res.error)
+
+    def runner2(scn, kernel, rundir, accel, res):
+        raise BootError("B: no 'kexp-ready' within 240s")
+
+    res = scenario.run(dataclasses.replace(scn, runner=runner2), k, tmp_path / "r2", accel="tcg")
+    assert res.outcome == "ERROR"
