@@ -73,7 +73,7 @@ run: deps
 	@$(PY) -m harness $(HARNESS_OPTS) run --both || $(RC_NOTE)
 
 scenario: deps
-	@test -n "$(S)" || { echo "usage: make scenario S=<name> [BASELINE=1]  (make list)"; exit 2; }
+	@test -n "$(S)" || { echo "usage: make scenario S=<name> [BASELINE=1] [P=\"key=value ...\"]  (make list)"; exit 2; }
 	@$(PY) -m harness $(HARNESS_OPTS) run $(S) $(BASEFLAG) $(foreach p,$(P),--param $(p)) || $(RC_NOTE)
 
 shell: deps
