@@ -174,6 +174,10 @@ def note(r: ScenarioResult) -> str:
     if bad:
         return ("failed: " + ",".join(bad))[:70]
     if r.outcome == "XFAIL":
+        rec = [k.name for k in r.checks if k.status == "XFAIL" and "recorded, not asserted"
+               in k.detail]
+        if rec:
+            return ("recorded, not asserted: " + ",".join(rec))[:70]
         return "feature absent on the unpatched kernel, as expected"
     return ""
 

@@ -381,3 +381,10 @@ def test_a_machine_that_panics_before_ready_is_a_crash(tmp_path, monkeypatch):
 
     res = scenario.run(dataclasses.replace(scn, runner=runner2), k, tmp_path / "r2", accel="tcg")
     assert res.outcome == "ERROR"
+
+
+def test_report_note_says_recorded(tmp_path):
+    from harness import results
+
+    res = judge(make_run(tmp_path, wedge_at=52.0))
+    assert results.note(res) == "recorded, not asserted: survived,swap_resumed"
