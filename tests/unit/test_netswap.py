@@ -387,4 +387,4 @@ def test_report_note_says_recorded(tmp_path):
     from harness import results
 
     res = judge(make_run(tmp_path, wedge_at=52.0))
-    assert results.note(res) == "recorded, not asserted: survived,swap_resumed"
+    assert results.note(res) == "recorded, not asserted: survived"
