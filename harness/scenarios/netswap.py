@@ -364,6 +364,19 @@ def links(params: dict) -> list[fleet.LinkSpec]:
             fleet.LinkSpec("ac", {"A": "10.99.1.1/24", "C": "10.99.1.3/24"})]
 
 
+class Stillness:
+    """How long a value has stood still, in host time."""
+
+    def __init__(self) -> None:
+        self.value: object = None
+        self.t = time.monotonic()
+
+    def since(self, value: object) -> float:
+        if value != self.value:
+            self.value, self.t = value, time.monotonic()
+        return time.monotonic() - self.t
+
+
 def run_fleet(scn: Scenario, kernel: Kernel, rundir: Path, accel: str,
               res: ScenarioResult) -> None:
     p = scn.params
@@ -398,17 +411,14 @@ def run_fleet(scn: Scenario, kernel: Kernel, rundir: Path, accel: str,
         # steady swapping: swap_before_pages written to C (NBD completions);
         # the fault sequence also goes ahead if A stops making progress first
         end = time.monotonic() + p["swap_timeout"]
-        last_p, last_t, what = None, time.monotonic(), "no steady swapping in time"
+        still, what = Stillness(), "no steady swapping in time"
         while time.monotonic() < end and A.alive():
             hb = [_hb_row(ln) for _, ln in A.lines("hb")]
             hb = [x for x in hb if x]
             if hb and nbd_pages(hb[0], hb[-1]) >= p["swap_before_pages"]:
                 what = "steady swapping"
                 break
-            prog = hb[-1]["progress"] if hb else None
-            if prog != last_p:
-                last_p, last_t = prog, time.monotonic()
-            elif time.monotonic() - last_t >= p["stuck_s"]:
+            if still.since(hb[-1]["progress"] if hb else None) >= p["stuck_s"]:
                 what = f"A made no progress for {p['stuck_s']}s before the stall"
                 break
             time.sleep(0.2)
@@ -435,7 +445,7 @@ def run_fleet(scn: Scenario, kernel: Kernel, rundir: Path, accel: str,
             f.link(c_link, "C", delay_ms=0, loss=0)
         f.event("stall end")
         # watch: the job finishes, or makes no progress for wedge_s
-        last_p, last_t, why = None, time.monotonic(), "timeout"
+        still, why = Stillness(), "timeout"
         end = time.monotonic() + p["watch_timeout"]
         while time.monotonic() < end:
             rows = [x for x in (_hb_row(ln) for _, ln in A.lines("hb")[-5:]) if x]
@@ -446,10 +456,7 @@ def run_fleet(scn: Scenario, kernel: Kernel, rundir: Path, accel: str,
             if not A.alive():
                 why = "A's QEMU exited"
                 break
-            prog = cur["progress"] if cur else None
-            if prog != last_p:
-                last_p, last_t = prog, time.monotonic()
-            elif time.monotonic() - last_t >= p["wedge_s"]:
+            if still.since(cur["progress"] if cur else None) >= p["wedge_s"]:
                 why = f"no progress for {p['wedge_s']}s"
                 break
             time.sleep(0.2)

@@ -187,9 +187,8 @@ def _frame(dst: bytes, src: bytes, n: int = 100) -> bytes:
     return dst + src + b"\x08\x00" + bytes(n)
 
 
-def test_switch_forwards_learns_and_faults(tmp_path):
-    """The real switch process: frames between two machine sockets, MAC
-    learning on a shared segment, a dropped member, stats written."""
+def _switch(tmp_path, spec: dict, members: dict[str, list[str]]):
+    """The real switch process and bound machine-side sockets."""
     import socket
     import subprocess
     import sys
@@ -197,21 +196,32 @@ def test_switch_forwards_learns_and_faults(tmp_path):
 
     sd = tmp_path / "s"
     sd.mkdir()
-    (tmp_path / "spec.json").write_text(json.dumps({"links": {"lan": ["A", "B", "C"]}}))
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
     socks = {}
-    for m in "ABC":
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        s.bind(str(sd / f"lan.{m}.vm"))
-        s.settimeout(2)
-        socks[m] = s
+    for link, ms in members.items():
+        for m in ms:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.bind(str(sd / f"{link}.{m}.vm"))
+            s.settimeout(2)
+            socks[m] = s
     p = subprocess.Popen([sys.executable, "-m", "harness.netswitch", str(sd),
                           str(tmp_path / "spec.json"), str(tmp_path / "stats.json")],
                          cwd=str(Path(__file__).resolve().parents[2]))
+    for _ in range(100):
+        if (sd / "ctl").exists():
+            break
+        time.sleep(0.05)
+    return sd, socks, p
+
+
+def test_switch_forwards_learns_and_faults(tmp_path):
+    """The real switch process: frames between two machine sockets, MAC
+    learning on a shared segment, a dropped member, stats written."""
+    import socket
+    import time
+
+    sd, socks, p = _switch(tmp_path, {"links": {"lan": ["A", "B", "C"]}}, {"lan": ["A", "B", "C"]})
     try:
-        for _ in range(100):
-            if (sd / "ctl").exists():
-                break
-            time.sleep(0.05)
         mac = {m: bytes([2, 0, 0, 0, 0, i + 1]) for i, m in enumerate("ABC")}
         # unknown destination: flooded to B and C
         socks["A"].sendto(_frame(mac["B"], mac["A"]), str(sd / "lan.A.sw"))
@@ -249,27 +259,13 @@ def test_switch_port_speed(tmp_path):
     """A port of 1 Mbit/s delivers about 125 kB/s and drops what its queue
     cannot hold."""
     import socket
-    import subprocess
-    import sys
     import time
 
-    sd = tmp_path / "s"
-    sd.mkdir()
-    (tmp_path / "spec.json").write_text(json.dumps({"links": {"ab": ["A", "B"]}, "mbit": 1}))
-    a = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    a.bind(str(sd / "ab.A.vm"))
-    b = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    b.bind(str(sd / "ab.B.vm"))
+    sd, socks, p = _switch(tmp_path, {"links": {"ab": ["A", "B"]}, "mbit": 1}, {"ab": ["A", "B"]})
+    a, b = socks["A"], socks["B"]
     b.settimeout(0.5)
     b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    p = subprocess.Popen([sys.executable, "-m", "harness.netswitch", str(sd),
-                          str(tmp_path / "spec.json"), str(tmp_path / "stats.json")],
-                         cwd=str(Path(__file__).resolve().parents[2]))
     try:
-        for _ in range(100):
-            if (sd / "ctl").exists():
-                break
-            time.sleep(0.05)
         f = _frame(b"\x02\0\0\0\0\x02", b"\x02\0\0\0\0\x01", 1000)
         for _ in range(1000):  # 1 MB at once
             a.sendto(f, str(sd / "ab.A.sw"))
