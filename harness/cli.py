@@ -36,7 +36,8 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_kernel(args) -> int:
-    k = _kernel("baseline" if args.baseline else "patched", args)
+    kind = "baseline" if args.baseline else ("probe" if args.probe else "patched")
+    k = _kernel(kind, args)
     print(json.dumps(k.to_dict(), indent=1))
     return 0
 
@@ -190,7 +191,7 @@ def cmd_bench(args) -> int:
     return bench.main(runs=args.runs, reps=args.reps, ksrc=args.ksrc, debug=args.debug,
                       kill_runs=args.kill_runs, cost_rounds=args.cost_rounds,
                       insn_reps=args.insn_reps, only=only or None, no_build=args.no_build,
-                      netswap_runs=args.netswap_runs)
+                      netswap_runs=args.netswap_runs, emergpool_boots=args.emergpool_boots)
 
 
 def cmd_judge(args) -> int:
@@ -246,8 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("fetch", help="obtain pristine v6.12.y")
     p.add_argument("--refresh", action="store_true")
     p.set_defaults(fn=cmd_fetch)
-    p = sub.add_parser("kernel", help="build the patched (or --baseline) kernel")
-    p.add_argument("--baseline", action="store_true")
+    p = sub.add_parser("kernel", help="build the patched (or --baseline, or --probe) kernel")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--baseline", action="store_true")
+    g.add_argument("--probe", action="store_true",
+                   help="the base tree with only patches/probe (mainline figures for make bench)")
     p.set_defaults(fn=cmd_kernel, no_build=False)
     p = sub.add_parser("list", help="list scenarios")
     p.set_defaults(fn=cmd_list)
@@ -277,8 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill-runs", type=int, default=5, help="boots of cpuset-swap-kill")
     p.add_argument("--netswap-runs", type=int, default=10,
                    help="netswap-flood runs per kernel (variants: 20%% of it, at least 1)")
+    p.add_argument("--emergpool-boots", type=int, default=3,
+                   help="emergpool boots per kernel (patched, and the probe kernel)")
     p.add_argument("--only", action="append", metavar="SECTION[,SECTION]",
-                   help="run only these: latency, herd, cost, insn, cpuset, netswap")
+                   help="run only these: latency, herd, cost, insn, alloc, emergpool, cpuset, "
+                        "netswap")
     p.add_argument("--no-build", action="store_true", help="use the last built kernels")
     p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("judge", help="judge a saved scenario run directory again")

@@ -23,6 +23,8 @@ _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 COMMON = ["base", "vm", "mm-pressure", "net-swap", "kunit"]
 # Options the series adds: only the patched tree knows them.
 SERIES = ["series"]
+# Options of the probe kernel (base tree + patches/probe): the measuring tests only.
+PROBE = ["probe"]
 DEBUG = ["debug"]
 
 

@@ -246,8 +246,11 @@ def base_tree(ksrc: str | None = None, refresh: bool = False) -> BaseTree:
 # series
 
 
-def series_files(patches: Path = PATCHES) -> list[Path]:
-    sf = patches / "series"
+def series_files(patches: Path = PATCHES, listing: str = "series") -> list[Path]:
+    """The patches named, in order, by ``patches/<listing>``: ``series`` for
+    the patched kernel, ``probe`` for the probe kernel (the base tree with
+    only the series' measuring tests, to take mainline's figures)."""
+    sf = patches / listing
     if not sf.is_file():
         return []
     out = []
@@ -257,7 +260,7 @@ def series_files(patches: Path = PATCHES) -> list[Path]:
             continue
         p = patches / line
         if not p.is_file():
-            raise SeriesError(f"patches/series names {line}, which does not exist")
+            raise SeriesError(f"patches/{listing} names {line}, which does not exist")
         out.append(p)
     return out
 
@@ -350,9 +353,14 @@ def apply_series(wt: Path, base: str, files: list[Path]) -> str:
 # config + build
 
 
+# patched: the series; baseline: the base tree; probe: the base tree with only
+# the patches listed in patches/probe (tests that measure mainline's behaviour)
+KINDS = ("patched", "baseline", "probe")
+
+
 @dataclass
 class Kernel:
-    kind: str  # "patched" | "baseline"
+    kind: str  # one of KINDS
     image: str
     release: str  # make kernelrelease
     version: str
@@ -457,19 +465,21 @@ def _make_build(src: Path, out: Path, env: dict, jobs: int, targets: list[str]) 
 
 def build(kind: str = "patched", ksrc: str | None = None, debug: bool = False,
           jobs: int | None = None, refresh: bool = False) -> Kernel:
-    """Fetch (cached), apply the series (patched) or not (baseline), configure, build."""
-    if kind not in ("patched", "baseline"):
+    """Fetch (cached), apply the series (patched), none of it (baseline) or
+    only its measuring tests (probe, for ``make bench``), configure, build."""
+    if kind not in KINDS:
         raise ValueError(kind)
     bt = base_tree(ksrc, refresh)
-    files = series_files()
+    files = series_files(listing="probe/series" if kind == "probe" else "series")
     wt = _worktree(bt, kind)
-    if kind == "patched":
+    if kind in ("patched", "probe"):
         head = apply_series(wt, bt.base, files)
     else:
         if _head(wt) != bt.base:
             _reset(wt, bt.base)
         head = bt.base
-    names = kconfig.COMMON + (kconfig.SERIES if kind == "patched" else []) + (kconfig.DEBUG if debug else [])
+    extra = {"patched": kconfig.SERIES, "probe": kconfig.PROBE}.get(kind, [])
+    names = kconfig.COMMON + extra + (kconfig.DEBUG if debug else [])
     frags = kconfig.fragment_paths(names)
     # O= inside the worktree: kbuild then uses srctree "..", so compiler
     # command lines are identical for both worktrees and ccache hits across them.
@@ -485,7 +495,7 @@ def build(kind: str = "patched", ksrc: str | None = None, debug: bool = False,
     if not image.is_file():
         raise BuildError(f"build finished but {image} is missing")
     k = Kernel(kind=kind, image=str(image), release=release, version=bt.version, base=bt.base,
-               head=head, series_hash=series_hash(files) if kind == "patched" else "none",
+               head=head, series_hash=series_hash(files) if kind != "baseline" else "none",
                config_hash=chash, origin=bt.origin, out=str(out), src=str(wt), debug=debug)
     (out / "kexp-kernel.json").write_text(json.dumps(k.to_dict(), indent=1))
     log("kernel", f"{kind}: {release} image {image} ({time.monotonic() - t0:.0f}s build step)")

@@ -14,7 +14,7 @@ from ..checks import CheckDef, Judging
 from ..scenario import Scenario
 from ..vm import GuestSpec
 
-SUITES = ["mem_notify"]
+SUITES = ["mem_notify", "emergpool", "slub_pfmemalloc"]
 
 
 def suite_cases(log: str, suite: str) -> tuple[ktap.Case | None, list[ktap.Case]]:
