@@ -285,3 +285,37 @@ SCENARIOS = [SCENARIO.negative(
     ("kunit_emergpool", "exhaustion", "sysctl_unprivileged"), chmod_proc="0666",
     guest=GuestSpec(name="emergpool", memory="256M", cpus=2, timeout=420,
                     append=["kunit.enable=1", "kunit.filter_glob=slub_pfmemalloc*"]))]
+
+
+def j_slub_ran(j: Judging) -> ck.Verdict:
+    rows = exclusivity_rows(j.text(j.m.get("log", "")))
+    return ck.verdict(bool(rows), f"{len(rows)} slub_pfmemalloc cases printed their counts")
+
+
+def j_slub_figures(j: Judging) -> ck.Verdict:
+    """What mainline's SLUB does is measured, not asserted: the check passes
+    when every case ran and made its reserve slab; the counts are its values."""
+    rows = [r for r in exclusivity_rows(j.text(j.m.get("log", ""))) if r["flag"] == "memalloc"]
+    modes = {r["mode"] for r in rows}
+    ok = modes == {"single", "churn", "bulk"} and all(r["reserve_pf"] >= 1 for r in rows)
+    return ck.verdict(ok, "; ".join(f"{r['mode']}: {r['ordinary_pf']} of {r['ordinary']} ordinary "
+                                    f"objects from the reserve slab" for r in rows) or "no figures",
+                      "every case ran and made its reserve slab",
+                      **{f"{r['mode']}_leaked": r["ordinary_pf"] for r in rows})
+
+
+# make bench: the SLUB exclusivity test alone, on the probe kernel (v6.12 with
+# only that test, patches/probe): mainline's counts beside the series'
+SLUB_PROBE = Scenario(
+    name="slub-exclusivity",
+    description="bench only: KUnit slub_pfmemalloc counts (run on the probe kernel for v6.12's)",
+    guest=GuestSpec(name="kunit", memory="256M", cpus=2, timeout=300,
+                    append=["kunit.enable=1", "kunit.filter_glob=slub_pfmemalloc*"]),
+    template="kunit.sh.j2",
+    params={"suites": ["slub_pfmemalloc"]},
+    checks=(ck.feature_probe("the SLUB exclusivity test ran at boot", j_slub_ran),
+            CheckDef("suite_slub_pfmemalloc", "every case ran and made its reserve slab; the "
+                     "ordinary objects served from it are the figures", j_slub_figures)),
+    ci=False,
+)
+SCENARIOS.append(SLUB_PROBE)

@@ -149,3 +149,20 @@ def test_baseline_shows_the_feature_absent():
     got = {c.name: c.status for c in res.checks}
     assert got["feature_present"] == "XFAIL"
     assert all(s == "SKIP" for n, s in got.items() if n != "feature_present")
+
+
+def test_mainline_slub_figures_from_the_probe_kernel(tmp_path):
+    """v6.12's SLUB with only the test applied (patches/probe): the counts
+    the bench reports beside the series' zeros, as recorded on this machine."""
+    log = (REC.parent.parent / "kunit" / "slub-pfmemalloc-v6.12-probe.txt").read_text()
+    rows = {r["mode"]: r for r in ep.exclusivity_rows(log)}
+    assert {m: rows[m]["ordinary_pf"] for m in rows} == {"single": 63, "churn": 10000, "bulk": 63}
+    meas = {"log": "kunit-dmesg.txt"}
+    (tmp_path / "kunit-dmesg.txt").write_text(log)
+    from harness.checks import Judging
+
+    j = Judging(m=meas, all={}, params={}, rundir=tmp_path, kernel="probe")
+    assert ep.j_slub_figures(j).status == "PASS"
+    (tmp_path / "kunit-dmesg.txt").write_text(log.replace("reserve 1 from-pfmemalloc 1", "reserve 1 "
+                                                          "from-pfmemalloc 0", 1))
+    assert ep.j_slub_figures(j).status == "FAIL"
