@@ -724,8 +724,8 @@ def emergpool_section(patched: list[dict], probe: list[dict]) -> tuple[list, dic
     t2 = table("reserve a flood drains: __GFP_MEMALLOC vs __GFP_EMERGPOOL under exhaustion",
                ["caller", "boots", "pages taken p50", "max", "bound"],
                [["__GFP_MEMALLOC (mainline reserve)", took["n"], fmt(took["p50"], 0),
-                 fmt(took["max"], 0), f"none (test stopped at the min watermarks, "
-                 f"{fmt(wm['p50'], 0)} pages)"],
+                 fmt(took["max"], 0), f"none: every page it asked for (the test stops at half "
+                 f"the min reserve of {fmt(wm['p50'], 0)} pages)"],
                 ["__GFP_EMERGPOOL", served["n"], fmt(served["p50"], 0), fmt(served["max"], 0),
                  f"the pool: {fmt(pool['p50'], 0)} pages"]],
                "KUnit case emergpool_test_exhaustion: memory taken without reclaim until ordinary "

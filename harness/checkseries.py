@@ -3,12 +3,31 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 
 from . import kconfig
 from . import kernel as kmod
 from .errors import BuildError, SeriesError
+from .paths import cache_dir
 from .printer import log
+
+
+def _compiler_id() -> str:
+    cc = shutil.which("gcc")
+    if not cc:
+        return "no-gcc"
+    out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    return (out.splitlines() or ["?"])[0]
+
+
+def result_key(tree: str, config_hash: str, compiler: str) -> str:
+    """What decides whether a tree builds: its content (the git tree hash
+    after the patch), the resulting .config and the compiler."""
+    import hashlib
+
+    return hashlib.sha256(f"{tree}\n{config_hash}\n{compiler}".encode()).hexdigest()[:24]
 
 
 def checkpatch(bt: kmod.BaseTree, files) -> list[str]:
@@ -35,6 +54,12 @@ def build_each(bt: kmod.BaseTree, files) -> list[str]:
     frags = kconfig.fragment_paths(kconfig.COMMON + kconfig.SERIES)
     problems = []
     env = kmod._ccache_env(bt)
+    # a tree state that built once builds again: remember successes by
+    # (tree, config, compiler), unless KEXP_BISECT_NOCACHE=1
+    okdir = cache_dir() / "bisect-ok"
+    okdir.mkdir(parents=True, exist_ok=True)
+    use_cache = os.environ.get("KEXP_BISECT_NOCACHE") != "1"
+    compiler = _compiler_id()
     for i, p in enumerate(files, 1):
         if p.name.startswith("0000"):
             continue
@@ -44,9 +69,16 @@ def build_each(bt: kmod.BaseTree, files) -> list[str]:
             raise SeriesError(f"{p.name} does not apply in order")
         # the series' options may not exist yet at this patch: merge them all,
         # require only the common ones to survive
-        kmod.configure(wt, out, frags, validate=kconfig.fragment_paths(kconfig.COMMON))
+        chash = kmod.configure(wt, out, frags, validate=kconfig.fragment_paths(kconfig.COMMON))
+        tree = kmod.git(wt, "rev-parse", "HEAD^{tree}").stdout.strip()
+        stamp = okdir / result_key(tree, chash, compiler)
+        if use_cache and stamp.is_file():
+            log("bisect", f"{i}/{len(files)} {p.name}: builds (built before: tree {tree[:12]}, "
+                          f"config {chash})")
+            continue
         try:
             kmod._make_build(wt, out, env, 3, ["bzImage"])
+            stamp.write_text(f"{p.name}\ntree {tree}\nconfig {chash}\n{compiler}\n")
             log("bisect", f"{i}/{len(files)} {p.name}: builds")
         except BuildError as e:
             problems.append(f"{p.name}: build fails\n{e}")

@@ -43,8 +43,8 @@ _EXH = {
     "ordinary": (r"exhaustion: ordinary pages from pool (\d+), refused calls served (\d+)",
                  ("ordinary_from_pool", "refused_served")),
     "memalloc": (r"exhaustion: memalloc took (\d+) of (\d+) min-watermark pages \(cap "
-                 r"(?:reached|not reached)\), pool bound (\d+)",
-                 ("memalloc_took", "min_wmark_pages", "pool_pages")),
+                 r"(?:reached|not reached) at (\d+)\), pool bound (\d+)",
+                 ("memalloc_took", "min_wmark_pages", "memalloc_cap", "pool_pages")),
     "after": (r"exhaustion: alloc \+(\d+) refill \+(\d+), pool free back (\d+) of (\d+)",
               ("alloc_delta", "refill_delta", "free_back", "free_before")),
 }
@@ -120,8 +120,9 @@ def j_exhaustion(j: Judging) -> ck.Verdict:
     return ck.verdict(not bad, "; ".join(bad) + " failed" if bad else
                       f"{f['from_pool']} pool pages served under exhaustion, then "
                       f"{f['fail_delta']} failure(s), all {f['refill_delta']} refilled; "
-                      f"__GFP_MEMALLOC took {f['memalloc_took']} of {f['min_wmark_pages']} "
-                      f"min-watermark pages with no bound of its own",
+                      f"__GFP_MEMALLOC took {f['memalloc_took']} pages of the "
+                      f"{f['min_wmark_pages']}-page min reserve, all it asked for (the test stops "
+                      f"it at {f['memalloc_cap']}): no bound of its own",
                       "pool served exactly, counters exact", **f)
 
 

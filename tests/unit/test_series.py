@@ -119,3 +119,12 @@ def test_version_sort():
     vs = ["6.12.8-1", "6.12.107-1", "6.12.74-2", "6.12.115-2", "6.12.115-1"]
     assert sorted(vs, key=kernel._version_key, reverse=True)[:3] == [
         "6.12.115-2", "6.12.115-1", "6.12.107-1"]
+
+
+def test_bisect_result_key_covers_tree_config_and_compiler():
+    from harness.checkseries import result_key
+
+    k = result_key("t1", "c1", "gcc 12")
+    assert k == result_key("t1", "c1", "gcc 12")
+    assert len({k, result_key("t2", "c1", "gcc 12"), result_key("t1", "c2", "gcc 12"),
+                result_key("t1", "c1", "gcc 13")}) == 4
