@@ -313,6 +313,7 @@ SLUB_PROBE = Scenario(
     guest=GuestSpec(name="kunit", memory="256M", cpus=2, timeout=300,
                     append=["kunit.enable=1", "kunit.filter_glob=slub_pfmemalloc*"]),
     template="kunit.sh.j2",
+    feature="slub_pfmemalloc test",
     params={"suites": ["slub_pfmemalloc"]},
     checks=(ck.feature_probe("the SLUB exclusivity test ran at boot", j_slub_ran),
             CheckDef("suite_slub_pfmemalloc", "every case ran and made its reserve slab; the "
