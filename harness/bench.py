@@ -424,9 +424,22 @@ def insn_per_rep(counts, reps: list[dict], hook: str = "__mem_notify_swapout") -
     return out
 
 
+def _crashed(res: results.ScenarioResult, g) -> bool:
+    """Add a counting boot's console splats to ``res``; if the kernel under
+    test panicked or oopsed, make ``res`` a CRASH and say so."""
+    from . import console
+
+    sp = console.scan(g.console, frozenset())
+    res.splats += [{"kind": s.kind, "line": s.line, "context": s.context} for s in sp]
+    if g.panicked or any(s.kind in results.CRASH_KINDS for s in sp):
+        res.outcome, res.crash = "CRASH", "kernel crashed during the counting boot"
+        return True
+    return False
+
+
 def _insn_boot(k: kmod.Kernel, mode: str, rundir: Path, reps: int) -> results.ScenarioResult:
     """One counting boot; its metrics hold the per-repetition counts."""
-    from . import console, tcgplugin, vm
+    from . import tcgplugin, vm
     from .errors import HarnessError
 
     name = f"insn-count-{mode}"
@@ -448,10 +461,7 @@ def _insn_boot(k: kmod.Kernel, mode: str, rundir: Path, reps: int) -> results.Sc
         (rundir / "guest.sh").write_text(script)
         g = vm.run_exec(spec, k.image, f"bash {shlex.quote(str(rundir / 'guest.sh'))}", rundir)
         res.accel, res.boot_seconds = g.accel, g.seconds
-        sp = console.scan(g.console, frozenset())
-        res.splats = [{"kind": s.kind, "line": s.line, "context": s.context} for s in sp]
-        if g.panicked or any(s["kind"] in results.CRASH_KINDS for s in res.splats):
-            res.outcome, res.crash = "CRASH", "kernel crashed during the counting boot"
+        if _crashed(res, g):
             return res
         if not outf.is_file():
             res.error = f"no plugin output (guest rc={g.rc}, timed out={g.timed_out}); see {rundir}"
@@ -595,7 +605,7 @@ def alloc_per_rep(counts, rows: list[tuple[int, int]]) -> list[dict]:
 
 def _alloc_boot(k: kmod.Kernel, rundir: Path, reps: int) -> results.ScenarioResult:
     """One counting boot running both churn workloads; metrics per workload."""
-    from . import console, tcgplugin, vm
+    from . import tcgplugin, vm
     from .errors import HarnessError
 
     res = results.ScenarioResult("alloc-insn", k.kind, "ERROR", rundir=str(rundir))
@@ -613,10 +623,7 @@ def _alloc_boot(k: kmod.Kernel, rundir: Path, reps: int) -> results.ScenarioResu
                    f"{shlex.quote(str(rundir / f'churn-{work}.txt'))}")
             g = vm.run_exec(spec, k.image, cmd, rundir / work)
             res.accel, res.boot_seconds = g.accel, (res.boot_seconds or 0) + g.seconds
-            sp = console.scan(g.console, frozenset())
-            res.splats += [{"kind": s.kind, "line": s.line, "context": s.context} for s in sp]
-            if g.panicked or any(s.kind in results.CRASH_KINDS for s in sp):
-                res.outcome, res.crash = "CRASH", "kernel crashed during the counting boot"
+            if _crashed(res, g):
                 return res
             if not outf.is_file():
                 res.error = f"{work}: no plugin output (guest rc={g.rc}); see {rundir}"

@@ -26,6 +26,7 @@ from ..checks import CheckDef, Judging
 from ..scenario import Scenario, build_selftest
 from ..vm import GuestSpec
 from .kunit import suite_judge
+from .mem_notify_abi import attempts as abi_attempts
 
 SELFTEST = "tools/testing/selftests/mm/emergpool_test.c"
 EINVAL = "Invalid argument"
@@ -211,11 +212,7 @@ def j_sysctl_pool(j: Judging) -> ck.Verdict:
 
 
 def attempts(m: dict[str, str]) -> list[dict[str, str]]:
-    out = []
-    for k in sorted((k for k in m if k.startswith("try")), key=lambda k: int(k[3:])):
-        f = (m[k].split("|") + [""] * 5)[:5]
-        out.append(dict(zip(("who", "value", "error", "before", "after"), f, strict=True)))
-    return out
+    return abi_attempts(m, first="who")
 
 
 def j_bad(j: Judging) -> ck.Verdict:

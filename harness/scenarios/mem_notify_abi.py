@@ -23,11 +23,13 @@ def prepare(kernel: kmod.Kernel, rundir: Path) -> dict:
     return build_selftest(kernel, rundir, SELFTEST, uapi=("mem_notify.h",))
 
 
-def attempts(m: dict[str, str]) -> list[dict[str, str]]:
+def attempts(m: dict[str, str], first: str = "sysctl") -> list[dict[str, str]]:
+    """``tryN`` measurements ``<first>|value|error|before|after``, in order
+    (``first`` names the first field: the sysctl, or who tried)."""
     out = []
     for k in sorted((k for k in m if k.startswith("try")), key=lambda k: int(k[3:])):
         f = (m[k].split("|") + [""] * 5)[:5]
-        out.append(dict(zip(("sysctl", "value", "error", "before", "after"), f, strict=True)))
+        out.append(dict(zip((first, "value", "error", "before", "after"), f, strict=True)))
     return out
 
 

@@ -265,3 +265,21 @@ def test_write_report_is_guarded(tmp_path, monkeypatch):
     monkeypatch.delattr(report, "write_bench_html", raising=False)
     bench.write_report({"title": "t", "started": "s", "kernels": {}, "tables": [], "plots": {}},
                        tmp_path / "report.html")  # logs, does not raise
+
+
+def test_counting_boot_crash_reads_as_crash():
+    """A panic or oops of the kernel under test in a counting boot (insn,
+    alloc) is CRASH, not ERROR; a clean console leaves the result alone."""
+    from types import SimpleNamespace
+
+    from harness import bench, results
+
+    oops = "[  3.1] BUG: unable to handle page fault for address: 0000000000000008\n[  3.1] Oops: 0000 [#1]\n"
+    res = results.ScenarioResult("alloc-insn", "patched", "ERROR")
+    assert bench._crashed(res, SimpleNamespace(console=oops, panicked=False))
+    assert res.outcome == "CRASH" and res.splats
+    res = results.ScenarioResult("alloc-insn", "patched", "ERROR")
+    assert bench._crashed(res, SimpleNamespace(console="", panicked=True))
+    res = results.ScenarioResult("alloc-insn", "patched", "ERROR")
+    assert not bench._crashed(res, SimpleNamespace(console="[  1.0] booted\n", panicked=False))
+    assert res.outcome == "ERROR" and not res.splats
